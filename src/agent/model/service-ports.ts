@@ -1,0 +1,85 @@
+/**
+ * Builds the service ports of one Service from the Service and its
+ * EndpointSlices: slices are merged, endpoints de-duplicated, and each
+ * service port gets the endpoints whose slice port matches it by name and
+ * protocol.
+ */
+import ipaddr from 'ipaddr.js';
+import { servicePortDisplayName, servicePortKey } from './types.js';
+import type { Endpoint, EndpointSlice, IPFamily, Service, ServicePort } from './types.js';
+
+export function buildServicePorts(
+  svc: Service,
+  slices: Iterable<EndpointSlice>,
+  nodeName: string,
+  family: IPFamily,
+): ServicePort[] {
+  if (svc.type === 'ExternalName' || svc.headless) return [];
+  const clusterIP = svc.clusterIPs.find((ip) => familyOf(ip) === family);
+  if (!clusterIP) return [];
+  const familySlices = [...slices].filter((s) => s.addressType === family);
+  const onlyFamily = (ips: string[]): string[] => ips.filter((ip) => familyOf(ip) === family);
+  return svc.ports.map((p) => ({
+    key: servicePortKey(svc.namespace, svc.name, p.name, p.protocol),
+    displayName: servicePortDisplayName(svc.namespace, svc.name, p.name),
+    namespace: svc.namespace,
+    name: svc.name,
+    portName: p.name,
+    protocol: p.protocol,
+    family,
+    type: svc.type,
+    clusterIP,
+    port: p.port,
+    nodePort: p.nodePort,
+    externalIPs: onlyFamily(svc.externalIPs),
+    loadBalancerIPs: onlyFamily(svc.loadBalancerIPs),
+    loadBalancerSourceRanges: svc.loadBalancerSourceRanges.filter((c) => familyOf(c.split('/')[0]!) === family),
+    externalTrafficPolicy: svc.externalTrafficPolicy,
+    internalTrafficPolicy: svc.internalTrafficPolicy,
+    sessionAffinity: svc.sessionAffinity,
+    sessionAffinityTimeoutSeconds: svc.sessionAffinityTimeoutSeconds,
+    healthCheckNodePort: svc.healthCheckNodePort,
+    endpoints: mergeEndpoints(familySlices, p.name, p.protocol, nodeName),
+  }));
+}
+
+function familyOf(ip: string): IPFamily {
+  return ip.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+function mergeEndpoints(slices: EndpointSlice[], portName: string, protocol: string, nodeName: string): Endpoint[] {
+  const byKey = new Map<string, Endpoint>();
+  for (const slice of slices) {
+    const sp = slice.ports.find((p) => p.name === portName && p.protocol === protocol);
+    if (!sp) continue;
+    for (const e of slice.endpoints) {
+      // Upstream uses only the first address of an endpoint.
+      const address = e.addresses[0]!;
+      const key = `${address}|${sp.port}`;
+      const ep: Endpoint = {
+        address,
+        port: sp.port,
+        ready: e.conditions.ready,
+        serving: e.conditions.serving,
+        terminating: e.conditions.terminating,
+        nodeName: e.nodeName,
+        zone: e.zone,
+        isLocal: e.nodeName !== '' && e.nodeName === nodeName,
+      };
+      const prev = byKey.get(key);
+      // The same endpoint in two slices (during a slice rebalance): prefer the ready copy.
+      if (!prev || (!prev.ready && ep.ready)) byKey.set(key, ep);
+    }
+  }
+  return [...byKey.values()].sort(compareEndpoints);
+}
+
+function compareEndpoints(a: Endpoint, b: Endpoint): number {
+  if (a.address !== b.address) {
+    const x = ipaddr.parse(a.address).toByteArray();
+    const y = ipaddr.parse(b.address).toByteArray();
+    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return x.length - y.length;
+  }
+  return a.port - b.port;
+}

@@ -1,0 +1,91 @@
+/**
+ * Chain names and ownership for the iptables backend, following upstream's
+ * scheme: a prefix plus the first 16 characters of the base32 of a SHA-256
+ * over the service port name and protocol (plus the endpoint for SEP chains),
+ * so names match upstream's for the same service.
+ */
+import { createHash } from 'node:crypto';
+import type { ServicePort } from '../../agent/model/types.js';
+
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+function base32(bytes: Uint8Array): string {
+  let out = '';
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function hash16(text: string): string {
+  return base32(createHash('sha256').update(text).digest()).slice(0, 16);
+}
+
+function portProtoHash(sp: ServicePort): string {
+  return hash16(sp.displayName + sp.protocol.toLowerCase());
+}
+
+export const svcChain = (sp: ServicePort): string => `KUBE-SVC-${portProtoHash(sp)}`;
+export const extChain = (sp: ServicePort): string => `KUBE-EXT-${portProtoHash(sp)}`;
+export const fwChain = (sp: ServicePort): string => `KUBE-FW-${portProtoHash(sp)}`;
+export const svlChain = (sp: ServicePort): string => `KUBE-SVL-${portProtoHash(sp)}`;
+export const sepChain = (sp: ServicePort, endpoint: string): string =>
+  `KUBE-SEP-${hash16(sp.displayName + sp.protocol.toLowerCase() + endpoint)}`;
+
+/** The fixed chains this agent creates, per table. */
+export const FIXED_CHAINS: Record<'filter' | 'nat', readonly string[]> = {
+  filter: ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL'],
+  nat: ['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ'],
+};
+
+/** Chains created per service port; any chain with these prefixes is ours. */
+export const SERVICE_CHAIN_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'] as const;
+
+/** Every chain name kube-proxy owns (in any table), used by cleanup. */
+const OWNED_FIXED = new Set([...FIXED_CHAINS.filter, ...FIXED_CHAINS.nat, 'KUBE-PROXY-CANARY']);
+
+export function isOwnedChain(name: string): boolean {
+  return OWNED_FIXED.has(name) || SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p));
+}
+
+export function isServiceChain(name: string): boolean {
+  return SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p));
+}
+
+export interface JumpRule {
+  table: 'filter' | 'nat';
+  from: string;
+  to: string;
+  comment: string;
+  extra: string[];
+}
+
+const NEW = ['-m', 'conntrack', '--ctstate', 'NEW'];
+
+/** Rules in the built-in chains that send packets into ours, as upstream installs them. */
+export const JUMP_RULES: readonly JumpRule[] = [
+  { table: 'filter', from: 'INPUT', to: 'KUBE-EXTERNAL-SERVICES', comment: 'kubernetes externally-visible service portals', extra: NEW },
+  { table: 'filter', from: 'FORWARD', to: 'KUBE-EXTERNAL-SERVICES', comment: 'kubernetes externally-visible service portals', extra: NEW },
+  { table: 'filter', from: 'INPUT', to: 'KUBE-NODEPORTS', comment: 'kubernetes health check service ports', extra: [] },
+  { table: 'filter', from: 'FORWARD', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: NEW },
+  { table: 'filter', from: 'OUTPUT', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: NEW },
+  { table: 'filter', from: 'FORWARD', to: 'KUBE-FORWARD', comment: 'kubernetes forwarding rules', extra: [] },
+  { table: 'filter', from: 'INPUT', to: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'filter', from: 'OUTPUT', to: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'filter', from: 'FORWARD', to: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
+  { table: 'nat', from: 'OUTPUT', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
+  { table: 'nat', from: 'PREROUTING', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
+  { table: 'nat', from: 'POSTROUTING', to: 'KUBE-POSTROUTING', comment: 'kubernetes postrouting rules', extra: [] },
+];
+
+export function jumpKey(j: { table: string; from: string; to: string }): string {
+  return `${j.table}/${j.from}/${j.to}`;
+}
