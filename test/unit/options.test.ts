@@ -1,0 +1,53 @@
+import t from 'tap';
+import { parseArgs } from '../../src/agent/options.js';
+
+const dir = t.testdir({ 'svc.yaml': '' });
+
+t.test('defaults match upstream', async (t) => {
+  const r = parseArgs([`--manifests=${dir}`, '--hostname-override=Node-1']);
+  t.equal(r.kind, 'options');
+  if (r.kind !== 'options') return;
+  t.match(r.options, { proxyMode: 'iptables', hostnameOverride: 'node-1', masqueradeAll: false, masqueradeBit: 14, syncPeriodMs: 30_000, minSyncPeriodMs: 1000, once: false, dryRun: false, cleanup: false, verbosity: 0 });
+  t.equal(r.options.clusterCIDR, undefined);
+});
+
+t.test('flags are parsed', async (t) => {
+  const r = parseArgs([`--manifests=${dir}`, '--cluster-cidr=10.244.0.1/16', '--masquerade-all', '--iptables-masquerade-bit=5', '--iptables-sync-period=1m30s', '--iptables-min-sync-period=250ms', '--once', '--v=4']);
+  t.equal(r.kind, 'options');
+  if (r.kind === 'options') t.match(r.options, { clusterCIDR: '10.244.0.0/16', masqueradeAll: true, masqueradeBit: 5, syncPeriodMs: 90_000, minSyncPeriodMs: 250, once: true, verbosity: 4 });
+});
+
+t.test('--cleanup needs no manifests', async (t) => {
+  t.equal(parseArgs(['--cleanup']).kind, 'options');
+});
+
+const bad: Array<[string[], RegExp]> = [
+  [['--proxy-mode=userspace', `--manifests=${dir}`], /--proxy-mode.*userspace/],
+  [['--cluster-cidr=10.244.0.0/33', `--manifests=${dir}`], /--cluster-cidr.*10\.244\.0\.0\/33/],
+  [['--iptables-masquerade-bit=32', `--manifests=${dir}`], /--iptables-masquerade-bit.*0 to 31/],
+  [['--iptables-sync-period=soon', `--manifests=${dir}`], /--iptables-sync-period.*not a duration/],
+  [['--iptables-sync-period=0s', `--manifests=${dir}`], /--iptables-sync-period.*at least/],
+  [['--no-such-flag', `--manifests=${dir}`], /unknown option '--no-such-flag'/],
+  [['--manifests=/nonexistent/dir'], /--manifests.*not a readable directory/],
+  [[], /--manifests: required/],
+  [['--v=loud', `--manifests=${dir}`], /--v: must be/],
+  [['--once', '--dry-run', `--manifests=${dir}`], /cannot be used together/],
+];
+for (const [args, msg] of bad) {
+  t.test(`bad flags exit 2: ${args.join(' ')}`, async (t) => {
+    const r = parseArgs(args);
+    t.equal(r.kind, 'exit');
+    if (r.kind === 'exit') {
+      t.equal(r.code, 2);
+      t.match(r.output, msg);
+    }
+  });
+}
+
+t.test('--help exits 0 and lists every flag', async (t) => {
+  const r = parseArgs(['--help']);
+  t.equal(r.kind, 'exit');
+  if (r.kind !== 'exit') return;
+  t.equal(r.code, 0);
+  for (const f of ['--proxy-mode', '--manifests', '--hostname-override', '--cluster-cidr', '--masquerade-all', '--once', '--dry-run', '--cleanup', '--v']) t.match(r.output, f);
+});

@@ -1,0 +1,71 @@
+import t from 'tap';
+import { ClusterStore } from '../../src/agent/model/store.js';
+import { service, slice } from '../helpers/model.js';
+
+t.test('changes name only the service ports touched, and commit clears them', async (t) => {
+  const store = new ClusterStore('node-1');
+  let notified = 0;
+  store.onChange(() => notified++);
+  store.upsertService(service({ name: 'a' }));
+  store.upsertService(service({ name: 'b', clusterIPs: ['10.96.0.11'] }));
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
+  t.equal(notified, 3);
+  const first = store.snapshot();
+  t.same([...first.changes.servicePorts].sort(), ['ns/a:http/TCP', 'ns/b:http/TCP']);
+  t.equal(first.snapshot.servicePorts.size, 2);
+  store.commit(first.changes);
+  t.notOk(store.hasPendingChanges);
+
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }, { ip: '10.244.1.3' }]));
+  const second = store.snapshot();
+  t.same([...second.changes.servicePorts], ['ns/a:http/TCP']);
+  t.equal(second.snapshot.servicePorts.get('ns/a:http/TCP')!.endpoints.length, 2);
+  t.equal(first.snapshot.servicePorts.get('ns/a:http/TCP')!.endpoints.length, 1, 'earlier snapshots are not mutated');
+  store.commit(second.changes);
+
+  store.deleteService('ns', 'b');
+  const third = store.snapshot();
+  t.same([...third.changes.servicePorts], ['ns/b:http/TCP']);
+  t.notOk(third.snapshot.servicePorts.has('ns/b:http/TCP'));
+});
+
+t.test('a change arriving during a sync stays pending after commit', async (t) => {
+  const store = new ClusterStore('node-1');
+  store.upsertService(service({ name: 'a' }));
+  const s1 = store.snapshot();
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
+  store.commit(s1.changes);
+  t.ok(store.hasPendingChanges);
+  const s2 = store.snapshot();
+  t.same([...s2.changes.servicePorts], ['ns/a:http/TCP']);
+  t.equal(s2.snapshot.servicePorts.get('ns/a:http/TCP')!.endpoints.length, 1);
+});
+
+t.test('re-applying an identical object is not a change', async (t) => {
+  const store = new ClusterStore('node-1');
+  store.upsertService(service({ name: 'a' }));
+  store.commit(store.snapshot().changes);
+  store.upsertService(service({ name: 'a' }));
+  t.same([...store.snapshot().changes.servicePorts], []);
+});
+
+t.test('a slice moved to another service leaves the old one', async (t) => {
+  const store = new ClusterStore('node-1');
+  store.upsertService(service({ name: 'a' }));
+  store.upsertService(service({ name: 'b', clusterIPs: ['10.96.0.11'] }));
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }], { name: 'shared' }));
+  store.upsertSlice(slice('b', [{ ip: '10.244.1.2' }], { name: 'shared' }));
+  const { snapshot } = store.snapshot();
+  t.equal(snapshot.servicePorts.get('ns/a:http/TCP')!.endpoints.length, 0);
+  t.equal(snapshot.servicePorts.get('ns/b:http/TCP')!.endpoints.length, 1);
+  store.deleteSlice('ns', 'shared');
+  t.equal(store.snapshot().snapshot.servicePorts.get('ns/b:http/TCP')!.endpoints.length, 0);
+});
+
+t.test('ExternalName, headless and IPv6-only services have no IPv4 service ports', async (t) => {
+  const store = new ClusterStore('node-1');
+  store.upsertService(service({ name: 'en', type: 'ExternalName', clusterIPs: [] }));
+  store.upsertService(service({ name: 'hl', headless: true, clusterIPs: [] }));
+  store.upsertService(service({ name: 'v6', clusterIPs: ['fd00::10'] }));
+  t.equal(store.snapshot().snapshot.servicePorts.size, 0);
+});
