@@ -2,18 +2,29 @@ import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SyncRunner } from '../../src/agent/sync/runner.js';
 
+/** Waits until pred() holds (generous deadline: CI runs suites in parallel on 2 cores). */
+async function until(pred: () => boolean, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await sleep(5);
+  }
+}
+
 t.test('a burst of triggers inside minSyncPeriod coalesces into one sync', async (t) => {
   const runs: boolean[] = [];
-  const r = new SyncRunner({ minSyncPeriodMs: 200, syncPeriodMs: 60_000, run: async ({ full }) => void runs.push(full) });
+  const r = new SyncRunner({ minSyncPeriodMs: 500, syncPeriodMs: 60_000, run: async ({ full }) => void runs.push(full) });
+  t.teardown(() => r.stop());
   r.triggerFull();
-  await sleep(20);
+  await until(() => runs.length === 1);
   t.same(runs, [true], 'the first sync is full and immediate');
+  const burstStart = Date.now();
   for (let i = 0; i < 500; i++) r.trigger();
-  await sleep(50);
-  t.equal(runs.length, 1, 'no sync before minSyncPeriod has passed');
-  await sleep(250);
+  await sleep(100);
+  if (Date.now() - burstStart < 450) t.equal(runs.length, 1, 'no sync before minSyncPeriod has passed');
+  await until(() => runs.length === 2);
+  await sleep(600);
   t.same(runs, [true, false], '500 triggers made one partial sync');
-  await r.stop();
 });
 
 t.test('a failed sync retries with backoff and the retry is full', async (t) => {
@@ -23,7 +34,7 @@ t.test('a failed sync retries with backoff and the retry is full', async (t) => 
   const r = new SyncRunner({
     minSyncPeriodMs: 0,
     syncPeriodMs: 60_000,
-    initialBackoffMs: 30,
+    initialBackoffMs: 100,
     maxBackoffMs: 1000,
     run: async ({ full }) => {
       runs.push(full);
@@ -31,40 +42,45 @@ t.test('a failed sync retries with backoff and the retry is full', async (t) => 
     },
     onError: (_e, retry) => void errors.push(retry),
   });
+  t.teardown(() => r.stop());
   r.triggerFull();
-  await sleep(20);
-  t.same(runs, [true]);
+  await until(() => runs.length === 1);
+  const failedAt = Date.now();
   r.trigger(); // a change arriving while backing off must not bypass the backoff
-  await sleep(5);
-  t.equal(runs.length, 1);
-  await sleep(200);
+  await sleep(20);
+  if (Date.now() - failedAt < 90) t.equal(runs.length, 1, 'no retry before the backoff');
+  await until(() => runs.length === 3);
   t.same(runs, [true, true, true], 'retried twice, each retry full');
-  t.same(errors, [30, 60], 'backoff doubles');
+  t.same(errors, [100, 200], 'backoff doubles');
   t.equal(r.failures, 2);
   r.trigger();
-  await sleep(20);
+  await until(() => runs.length === 4);
   t.same(runs, [true, true, true, false], 'after success, syncs are partial again');
-  await r.stop();
 });
 
 t.test('syncPeriod forces a periodic full sync', async (t) => {
   const runs: boolean[] = [];
-  const r = new SyncRunner({ minSyncPeriodMs: 0, syncPeriodMs: 60, run: async ({ full }) => void runs.push(full) });
+  const r = new SyncRunner({ minSyncPeriodMs: 0, syncPeriodMs: 50, run: async ({ full }) => void runs.push(full) });
+  t.teardown(() => r.stop());
   r.triggerFull();
-  await sleep(200);
-  t.ok(runs.length >= 3, `ran ${runs.length} times`);
+  await until(() => runs.length >= 3);
   t.ok(runs.every((f) => f), 'periodic syncs are full');
-  await r.stop();
 });
 
 t.test('stop waits for the sync in flight', async (t) => {
   let finished = false;
-  const r = new SyncRunner({ minSyncPeriodMs: 0, syncPeriodMs: 60_000, run: async () => {
-    await sleep(50);
-    finished = true;
-  } });
+  let started = false;
+  const r = new SyncRunner({
+    minSyncPeriodMs: 0,
+    syncPeriodMs: 60_000,
+    run: async () => {
+      started = true;
+      await sleep(50);
+      finished = true;
+    },
+  });
   r.triggerFull();
-  await sleep(5);
+  await until(() => started);
   await r.stop();
   t.ok(finished);
 });
