@@ -7,6 +7,8 @@ export interface SyncResult {
   bytes: number;
   /** Rules (or elements) in that input. */
   rules: number;
+  /** Rules per table (iptables) or object kind, for the rule-count metrics. */
+  rulesByTable: Record<string, number>;
   /** Time spent inside the kernel tool, ms. */
   toolMs: number;
 }

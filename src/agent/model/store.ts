@@ -7,7 +7,7 @@
  * previous snapshot, so the cost of a change follows the change.
  */
 import { buildServicePorts } from './service-ports.js';
-import type { ChangeSet, EndpointSlice, IPFamily, NodeInfo, Service, ServicePort, Snapshot } from './types.js';
+import type { ChangeKind, ChangeSet, EndpointSlice, IPFamily, NodeInfo, Service, ServicePort, Snapshot } from './types.js';
 
 export class ClusterStore {
   private readonly services = new Map<string, Service>();
@@ -25,7 +25,9 @@ export class ClusterStore {
   private pendingPorts = new Set<string>();
   private pendingNode = false;
   private firstPendingAt: number | undefined;
-  private readonly listeners: Array<() => void> = [];
+  /** endpoints.kubernetes.io/last-change-trigger-time of slice changes not yet synced */
+  private pendingTriggerTimes: number[] = [];
+  private readonly listeners: Array<(kind: ChangeKind) => void> = [];
 
   constructor(
     readonly nodeName: string,
@@ -33,19 +35,19 @@ export class ClusterStore {
   ) {}
 
   /** Called after every change, so a sync runner can schedule a sync. */
-  onChange(fn: () => void): void {
+  onChange(fn: (kind: ChangeKind) => void): void {
     this.listeners.push(fn);
   }
 
   upsertService(svc: Service): void {
     const key = `${svc.namespace}/${svc.name}`;
     this.services.set(key, svc);
-    this.touch(key);
+    this.touch(key, 'Service');
   }
 
   deleteService(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
-    if (this.services.delete(key)) this.touch(key);
+    if (this.services.delete(key)) this.touch(key, 'Service');
   }
 
   upsertSlice(slice: EndpointSlice): void {
@@ -57,7 +59,8 @@ export class ClusterStore {
     if (!m) this.slices.set(svcKey, (m = new Map()));
     m.set(slice.name, slice);
     this.sliceOwner.set(sliceKey, svcKey);
-    this.touch(svcKey);
+    if (slice.triggerTime !== undefined) this.pendingTriggerTimes.push(slice.triggerTime);
+    this.touch(svcKey, 'EndpointSlice');
   }
 
   deleteSlice(namespace: string, name: string): void {
@@ -70,7 +73,7 @@ export class ClusterStore {
     if (JSON.stringify(node) === JSON.stringify(this.node)) return;
     this.node = node;
     this.pendingNode = true;
-    this.markPending();
+    this.markPending('Node');
   }
 
   hasService(namespace: string, name: string): boolean {
@@ -99,7 +102,7 @@ export class ClusterStore {
   snapshot(): { snapshot: Snapshot; changes: ChangeSet } {
     for (const svcKey of this.dirtyServices) this.rebuild(svcKey);
     this.dirtyServices.clear();
-    const changes: ChangeSet = { servicePorts: new Set(this.pendingPorts), node: this.pendingNode };
+    const changes: ChangeSet = { servicePorts: new Set(this.pendingPorts), node: this.pendingNode, triggerTimes: [...this.pendingTriggerTimes] };
     const snapshot: Snapshot = {
       nodeName: this.nodeName,
       ...(this.node ? { node: this.node } : {}),
@@ -112,6 +115,7 @@ export class ClusterStore {
   commit(changes: ChangeSet): void {
     for (const k of changes.servicePorts) this.pendingPorts.delete(k);
     if (changes.node) this.pendingNode = false;
+    this.pendingTriggerTimes = this.pendingTriggerTimes.slice(changes.triggerTimes.length);
     if (!this.hasPendingChanges) this.firstPendingAt = undefined;
   }
 
@@ -121,17 +125,17 @@ export class ClusterStore {
     m?.delete(name);
     if (m && m.size === 0) this.slices.delete(svcKey);
     this.sliceOwner.delete(sliceKey);
-    this.touch(svcKey);
+    this.touch(svcKey, 'EndpointSlice');
   }
 
-  private touch(svcKey: string): void {
+  private touch(svcKey: string, kind: ChangeKind): void {
     this.dirtyServices.add(svcKey);
-    this.markPending();
+    this.markPending(kind);
   }
 
-  private markPending(): void {
+  private markPending(kind: ChangeKind): void {
     if (this.firstPendingAt === undefined) this.firstPendingAt = Date.now();
-    for (const fn of this.listeners) fn();
+    for (const fn of this.listeners) fn(kind);
   }
 
   private rebuild(svcKey: string): void {

@@ -137,7 +137,11 @@ export interface ChangeSet {
   servicePorts: ReadonlySet<string>;
   /** The node's own facts changed. */
   node: boolean;
+  /** Trigger times (ms) of the EndpointSlice changes included, for network programming latency. */
+  triggerTimes: readonly number[];
 }
+
+export type ChangeKind = 'Service' | 'EndpointSlice' | 'Node';
 
 export function servicePortKey(namespace: string, name: string, portName: string, protocol: Protocol): string {
   return `${namespace}/${name}:${portName}/${protocol}`;

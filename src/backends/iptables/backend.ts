@@ -35,7 +35,7 @@ export class IptablesBackend implements Backend {
     const input = await this.plan(snapshot);
     const start = performance.now();
     await this.tool.restore(input.text);
-    return { full: true, bytes: Buffer.byteLength(input.text), rules: input.ruleCount, toolMs: performance.now() - start };
+    return { full: true, bytes: Buffer.byteLength(input.text), rules: input.ruleCount, rulesByTable: input.rulesByTable, toolMs: performance.now() - start };
   }
 
   async cleanup(): Promise<void> {

@@ -123,6 +123,8 @@ export interface RestoreInput {
   natServiceChains: Set<string>;
   /** Number of rules (-A/-I lines) in the input. */
   ruleCount: number;
+  /** The same, per table. */
+  rulesByTable: Record<string, number>;
 }
 
 export interface FullRenderOptions {
@@ -163,10 +165,11 @@ export function renderFull(snapshot: Snapshot, cfg: RenderConfig, opts: FullRend
     opts.missingJumps.filter((j) => j.table === table && missing.has(jumpKey(j))).map(jumpLine);
 
   const lines: string[] = [];
-  let ruleCount = 0;
+  const rulesByTable: Record<string, number> = { filter: 0, nat: 0 };
+  let table: 'filter' | 'nat' = 'filter';
   const rules = (rs: string[]): void => {
     for (const r of rs) lines.push(r);
-    ruleCount += rs.length;
+    rulesByTable[table] = (rulesByTable[table] ?? 0) + rs.length;
   };
 
   lines.push('*filter');
@@ -182,6 +185,7 @@ export function renderFull(snapshot: Snapshot, cfg: RenderConfig, opts: FullRend
   lines.push('COMMIT');
 
   lines.push('*nat');
+  table = 'nat';
   for (const c of FIXED_CHAINS.nat) lines.push(`:${c} - [0:0]`);
   for (const c of natChains.keys()) lines.push(`:${c} - [0:0]`);
   const stale = [...opts.staleNatChains].filter((c) => !natChains.has(c)).sort();
@@ -203,5 +207,6 @@ export function renderFull(snapshot: Snapshot, cfg: RenderConfig, opts: FullRend
   for (const c of stale) lines.push(`-X ${c}`);
   lines.push('COMMIT');
   lines.push('');
-  return { text: lines.join('\n'), natServiceChains: new Set(natChains.keys()), ruleCount };
+  const ruleCount = Object.values(rulesByTable).reduce((a, b) => a + b, 0);
+  return { text: lines.join('\n'), natServiceChains: new Set(natChains.keys()), ruleCount, rulesByTable };
 }
