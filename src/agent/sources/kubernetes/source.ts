@@ -45,6 +45,16 @@ export function serviceLabelSelector(serviceProxyName?: string): string {
   return serviceProxyName ? `!${HEADLESS_LABEL}` : `!${SERVICE_PROXY_NAME_LABEL},!${HEADLESS_LABEL}`;
 }
 
+/**
+ * Watch query parameters the informer does not add itself: bookmarks (cheap
+ * resumption) and a server-side timeout of 5-10 minutes, as upstream's
+ * reflector uses, so a half-open connection cannot stall a watch forever.
+ */
+function watchPath(path: string): string {
+  const timeout = 300 + Math.floor(Math.random() * 300);
+  return `${path}?allowWatchBookmarks=true&timeoutSeconds=${timeout}`;
+}
+
 const ref = (o: KubernetesObject): { namespace: string; name: string } => ({ namespace: o.metadata?.namespace || 'default', name: o.metadata?.name ?? '' });
 
 export class KubernetesSource {
@@ -64,7 +74,7 @@ export class KubernetesSource {
     const services = new Watched<V1Service>({
       ...common,
       resource: 'services',
-      path: '/api/v1/services',
+      path: watchPath('/api/v1/services'),
       labelSelector,
       list: () => core.listServiceForAllNamespaces({ labelSelector }),
       onUpsert: (svc) => {
@@ -89,7 +99,7 @@ export class KubernetesSource {
     const slices = new Watched<V1EndpointSlice>({
       ...common,
       resource: 'endpointslices',
-      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      path: watchPath('/apis/discovery.k8s.io/v1/endpointslices'),
       labelSelector,
       list: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector }),
       onUpsert: (slice) => {
@@ -115,7 +125,7 @@ export class KubernetesSource {
     const node = new Watched<V1Node>({
       ...common,
       resource: 'node',
-      path: '/api/v1/nodes',
+      path: watchPath('/api/v1/nodes'),
       fieldSelector,
       list: () => core.listNode({ fieldSelector }),
       onUpsert: (n) => {
@@ -138,7 +148,7 @@ export class KubernetesSource {
     this.serviceCIDRWatch = new Watched<V1ServiceCIDR>({
       ...common,
       resource: 'servicecidrs',
-      path: '/apis/networking.k8s.io/v1/servicecidrs',
+      path: watchPath('/apis/networking.k8s.io/v1/servicecidrs'),
       list: () => networking.listServiceCIDR(),
       isNotServed: (err) => (err as { code?: number; statusCode?: number }).code === 404 || (err as { statusCode?: number }).statusCode === 404,
       onUpsert: (sc) => {
