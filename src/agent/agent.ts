@@ -1,16 +1,24 @@
 /**
- * Wires the data flow together: source → store → sync runner → backend, and
- * implements the agent's modes (run, --once, --dry-run, --cleanup).
+ * Wires the data flow together: source → store → sync runner → backend, with
+ * the health and metrics servers around it, and implements the agent's modes
+ * (run, --once, --dry-run, --cleanup).
  */
 import type { AgentOptions } from './options.js';
 import type { Logger } from './log.js';
 import { ClusterStore } from './model/store.js';
+import type { ChangeKind } from './model/types.js';
 import { ManifestsSource } from './sources/manifests/source.js';
+import { KubernetesSource } from './sources/kubernetes/source.js';
+import { loadKubeConfig } from './sources/kubernetes/kubeconfig.js';
+import { overlappingServiceCIDRs } from './sources/kubernetes/service-cidrs.js';
 import { SyncRunner } from './sync/runner.js';
+import { ProxyHealth, nodeHealthInfoFromObject } from './server/health.js';
+import { HealthzServer } from './server/healthz-server.js';
+import { MetricsServer } from './server/metrics-server.js';
+import { ProxyMetrics } from './server/metrics.js';
 import { IptablesBackend } from '../backends/iptables/backend.js';
-import { execIptables } from '../backends/iptables/tool.js';
+import { execIptables, RestoreError } from '../backends/iptables/tool.js';
 import type { IptablesTool } from '../backends/iptables/tool.js';
-import { RestoreError } from '../backends/iptables/tool.js';
 
 export interface AgentDeps {
   log: Logger;
@@ -18,6 +26,9 @@ export interface AgentDeps {
   out: (text: string) => void;
   iptables?: IptablesTool;
 }
+
+/** A fatal problem found while starting (exit 1 with this message). */
+export class StartupError extends Error {}
 
 function makeBackend(opts: AgentOptions, tool: IptablesTool): IptablesBackend {
   return new IptablesBackend(tool, {
@@ -45,6 +56,38 @@ function dryRunTool(real: IptablesTool, log: Logger): IptablesTool {
   };
 }
 
+interface Source {
+  /** Resolves when the store holds the source's first complete view. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function makeSource(opts: AgentOptions, store: ClusterStore, log: Logger, metrics?: ProxyMetrics, health?: ProxyHealth): { source: Source; kube?: KubernetesSource } {
+  if (opts.manifests !== undefined) {
+    const m = new ManifestsSource({ dir: opts.manifests, store, log, ...(metrics ? { onInvalid: (kind: string) => metrics.recordInvalidObject(kind, 'manifests') } : {}) });
+    return {
+      source: {
+        async start() {
+          await m.load();
+          m.watch();
+        },
+        async stop() {
+          m.stop();
+        },
+      },
+    };
+  }
+  const kube = new KubernetesSource({
+    kc: loadKubeConfig({ ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), ...(opts.master ? { master: opts.master } : {}) }),
+    store,
+    log,
+    ...(opts.serviceProxyName ? { serviceProxyName: opts.serviceProxyName } : {}),
+    ...(metrics ? { onInvalid: (kind: string) => metrics.recordInvalidObject(kind, 'apiserver') } : {}),
+    ...(health ? { onNode: (node: unknown) => health.syncNode(node ? nodeHealthInfoFromObject(node) : null) } : {}),
+  });
+  return { source: kube, kube };
+}
+
 /** Runs a one-shot mode; resolves to the exit code. */
 export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<number> {
   const { log } = deps;
@@ -55,8 +98,13 @@ export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<n
     return 0;
   }
   const store = new ClusterStore(opts.hostnameOverride);
-  const source = new ManifestsSource({ dir: opts.manifests!, store, log });
-  await source.load();
+  const { source, kube } = makeSource(opts, store, log);
+  try {
+    await source.start();
+    if (kube) checkServiceCIDRs(opts, kube);
+  } finally {
+    await source.stop();
+  }
   const { snapshot, changes } = store.snapshot();
   if (opts.dryRun) {
     const input = await makeBackend(opts, dryRunTool(tool, log)).plan(snapshot);
@@ -69,9 +117,22 @@ export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<n
   return 0;
 }
 
+function checkServiceCIDRs(opts: AgentOptions, kube: KubernetesSource): void {
+  if (!opts.clusterCIDR) return;
+  const overlaps = overlappingServiceCIDRs(opts.clusterCIDR, kube.getServiceCIDRs());
+  if (overlaps.length > 0) {
+    throw new StartupError(
+      `clusterCIDR ${opts.clusterCIDR} overlaps the service range ${overlaps.map((o) => `${o.cidr} (ServiceCIDR ${o.name})`).join(', ')}: pod and service ranges must never overlap`,
+    );
+  }
+}
+
 export interface RunningAgent {
   /** Resolves after the first successful sync. */
   ready: Promise<void>;
+  healthz: HealthzServer;
+  metricsServer: MetricsServer;
+  metrics: ProxyMetrics;
   stop(): Promise<void>;
 }
 
@@ -81,6 +142,18 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   const tool = deps.iptables ?? execIptables();
   const backend = makeBackend(opts, tool);
   const store = new ClusterStore(opts.hostnameOverride);
+  const health = ProxyHealth.forSyncPeriod(opts.syncPeriodMs);
+  const metrics = new ProxyMetrics({ mode: 'iptables' });
+  const healthz = new HealthzServer({ health, metrics });
+  const metricsServer = new MetricsServer({ metrics, proxyMode: opts.proxyMode });
+  await healthz.start(opts.healthzBindAddress);
+  try {
+    await metricsServer.start(opts.metricsBindAddress);
+  } catch (err) {
+    await healthz.close();
+    throw err;
+  }
+
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const runner = new SyncRunner({
@@ -89,37 +162,89 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     async run({ full }) {
       const start = performance.now();
       const { snapshot, changes } = store.snapshot();
-      const r = await backend.sync(snapshot, changes, { full });
-      store.commit(changes);
-      log.info(2, 'synced rules', {
-        full: r.full,
-        servicePorts: snapshot.servicePorts.size,
-        changed: changes.servicePorts.size,
-        rules: r.rules,
-        bytes: r.bytes,
-        ms: Math.round(performance.now() - start),
-        toolMs: Math.round(r.toolMs),
-      });
-      markReady();
+      try {
+        const r = await backend.sync(snapshot, changes, { full });
+        store.commit(changes);
+        const seconds = (performance.now() - start) / 1000;
+        const now = Date.now();
+        health.updated();
+        metrics.recordSync({ full: r.full, seconds, ok: true, at: now });
+        for (const [table, n] of Object.entries(r.rulesByTable)) metrics.setIptablesRules(table, { total: n, lastSync: n });
+        for (const t of changes.triggerTimes) metrics.recordNetworkProgramming(t, now);
+        metrics.setPendingChanges({ services: 0, endpoints: 0 });
+        log.info(2, 'synced rules', {
+          full: r.full,
+          servicePorts: snapshot.servicePorts.size,
+          changed: changes.servicePorts.size,
+          rules: r.rules,
+          bytes: r.bytes,
+          ms: Math.round(seconds * 1000),
+          toolMs: Math.round(r.toolMs),
+        });
+        markReady();
+      } catch (err) {
+        metrics.recordSync({ full, seconds: (performance.now() - start) / 1000, ok: false });
+        if (err instanceof RestoreError) metrics.recordRestoreFailure({ partial: !full });
+        throw err;
+      }
     },
     onError(err, retryInMs) {
       const fields = { retryInMs, err: err instanceof Error ? err.message : String(err) };
       log.error('sync failed; the previous rules stay in place', fields);
-      if (err instanceof RestoreError && err.lineText !== undefined) log.info(2, 'failing restore input line', { line: err.line, text: err.lineText });
     },
   });
-  const source = new ManifestsSource({ dir: opts.manifests!, store, log });
-  // Nothing syncs before the source's first complete load.
-  await source.load();
-  store.onChange(() => runner.trigger());
-  source.watch();
+
+  const { source, kube } = makeSource(opts, store, log, metrics, health);
+  let listening = false;
+  const pending = { services: 0, endpoints: 0 };
+  store.onChange((kind: ChangeKind) => {
+    if (kind === 'Service') {
+      metrics.recordServiceChanges();
+      pending.services++;
+    } else if (kind === 'EndpointSlice') {
+      metrics.recordEndpointChanges();
+      pending.endpoints++;
+    }
+    // Nothing syncs before the source's first complete view.
+    if (!listening) return;
+    health.queuedUpdate();
+    metrics.recordQueuedSync();
+    metrics.setPendingChanges(pending);
+    runner.trigger();
+  });
+  // Upstream starts judging health when the sync loop starts.
+  health.updated();
+  log.info(0, 'kube-proxy-ts starting', {
+    mode: opts.proxyMode,
+    node: opts.hostnameOverride,
+    source: opts.manifests !== undefined ? `manifests:${opts.manifests}` : 'apiserver',
+    healthz: healthz.address ?? 'off',
+    metrics: metricsServer.address ?? 'off',
+  });
+  const stopServers = async (): Promise<void> => {
+    await Promise.all([healthz.close(), metricsServer.close()]);
+  };
+  try {
+    await source.start();
+    if (kube) checkServiceCIDRs(opts, kube);
+  } catch (err) {
+    await source.stop();
+    await stopServers();
+    throw err;
+  }
+  listening = true;
+  health.queuedUpdate();
   runner.triggerFull();
-  log.info(0, 'kube-proxy-ts started', { mode: opts.proxyMode, node: opts.hostnameOverride, manifests: opts.manifests, services: store.serviceCount });
+  log.info(0, 'initial state loaded; syncing', { services: store.serviceCount });
   return {
     ready,
+    healthz,
+    metricsServer,
+    metrics,
     async stop() {
-      source.stop();
+      await source.stop();
       await runner.stop();
+      await stopServers();
     },
   };
 }

@@ -1,8 +1,15 @@
 #!/usr/bin/env node
 /** The kube-proxy-ts command. */
-import { runOneShot, startAgent } from './agent.js';
+import { runOneShot, startAgent, StartupError } from './agent.js';
 import { createLogger } from './log.js';
 import { parseArgs } from './options.js';
+import { KubeConfigError } from './sources/kubernetes/kubeconfig.js';
+import { BindAddressError } from './server/listen.js';
+
+/** Errors that are the user's setup, not a bug: print the message, exit 1, no stack. */
+function isExpected(err: unknown): err is Error {
+  return err instanceof StartupError || err instanceof KubeConfigError || err instanceof BindAddressError;
+}
 
 async function main(): Promise<number> {
   const parsed = parseArgs(process.argv.slice(2));
@@ -12,19 +19,29 @@ async function main(): Promise<number> {
   }
   const opts = parsed.options;
   const log = createLogger(opts.verbosity);
+  for (const w of parsed.warnings) log.warn(w);
+  const deps = { log, out: (s: string) => process.stdout.write(s) };
   if (opts.cleanup || opts.once || opts.dryRun) {
     try {
-      return await runOneShot(opts, { log, out: (s) => process.stdout.write(s) });
+      return await runOneShot(opts, deps);
     } catch (err) {
       process.stderr.write(`kube-proxy-ts: ${err instanceof Error ? err.message : String(err)}\n`);
       return 1;
     }
   }
-  const agent = await startAgent(opts, { log, out: (s) => process.stdout.write(s) });
+  let agent;
+  try {
+    agent = await startAgent(opts, deps);
+  } catch (err) {
+    if (!isExpected(err)) throw err;
+    process.stderr.write(`kube-proxy-ts: ${err.message}\n`);
+    return 1;
+  }
+  const running = agent;
   return new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
       log.info(0, 'shutting down; rules stay in place', { signal });
-      void agent.stop().then(() => resolve(0));
+      void running.stop().then(() => resolve(0));
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));

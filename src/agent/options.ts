@@ -1,58 +1,86 @@
 /**
- * Command-line flags, named and defaulted as upstream kube-proxy's, plus this
- * project's own (--manifests, --once, --dry-run). Parsing is pure: it returns
- * the options or a usage error naming the flag and what it expects.
+ * The command line: upstream kube-proxy's flags (those implemented, and the
+ * upstream ones accepted with a warning), `--config` KubeProxyConfiguration
+ * files with upstream's precedence (see config/merge.ts), and this project's
+ * own flags (--manifests, --once, --dry-run, --service-proxy-name). Parsing is
+ * pure apart from reading the config file: it returns the options, or the
+ * text and exit status of a usage error naming the flag or field.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { parseCIDR } from './util/addr.js';
+import { ConfigError, loadKubeProxyConfig } from './config/kubeproxy-config.js';
+import type { KubeProxyConfig } from './config/kubeproxy-config.js';
+import { mergeConfig } from './config/merge.js';
+import type { ExplicitFlags } from './config/merge.js';
+import { classifyUnknownFlag, ignoredFlagWarning, upstreamFlags } from './config/upstream-flags.js';
 import { parseDuration } from './util/duration.js';
 
 export type ProxyMode = 'iptables';
 
 export interface AgentOptions {
   proxyMode: ProxyMode;
+  /** Read objects from this directory instead of an API server. */
   manifests?: string;
+  kubeconfig?: string;
+  master?: string;
+  serviceProxyName?: string;
   hostnameOverride: string;
   clusterCIDR?: string;
   masqueradeAll: boolean;
   masqueradeBit: number;
   syncPeriodMs: number;
   minSyncPeriodMs: number;
+  /** `host:port`, or '' when disabled. */
+  healthzBindAddress: string;
+  metricsBindAddress: string;
   once: boolean;
   dryRun: boolean;
   cleanup: boolean;
   verbosity: number;
 }
 
-export class UsageError extends Error {
-  readonly exitCode = 2;
-}
+export type ParseResult =
+  | { kind: 'options'; options: AgentOptions; warnings: string[] }
+  | { kind: 'exit'; code: number; output: string };
 
-export type ParseResult = { kind: 'options'; options: AgentOptions } | { kind: 'exit'; code: number; output: string };
+class UsageError extends Error {}
 
 const MODES = ['iptables'] as const;
 
 function buildCommand(): Command {
-  return new Command('kube-proxy-ts')
-    .description('Programs this node\'s netfilter rules so that traffic to Kubernetes Services reaches their endpoints.')
+  const cmd = new Command('kube-proxy-ts')
+    .description("Programs this node's netfilter rules so that traffic to Kubernetes Services reaches their endpoints.")
+    .option('--config <file>', 'a KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1) file; as upstream, it replaces the other flags except --hostname-override and --v')
+    .option('--kubeconfig <file>', 'kubeconfig of the API server to watch (default: in-cluster configuration)')
+    .option('--master <url>', "the API server's URL (overrides the kubeconfig's server)")
+    .option('--manifests <dir>', "instead of an API server, read Services, EndpointSlices and Nodes from this directory's YAML/JSON files and watch it")
     .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices(MODES).default('iptables'))
-    .option('--manifests <dir>', 'read Services, EndpointSlices and Nodes from the YAML/JSON files in this directory, and watch it for changes')
-    .option('--hostname-override <name>', 'the name of this node, as in the Node object and in endpoints\' nodeName (default: the host name)')
-    .option('--cluster-cidr <cidr>', 'the pod CIDR of the cluster; traffic to ClusterIPs from outside it is masqueraded')
-    .option('--masquerade-all', 'masquerade all traffic sent to a ClusterIP', false)
+    .option('--hostname-override <name>', "this node's name, as in the Node object and endpoints' nodeName (default: the host name)")
+    .option('--cluster-cidr <cidr>', "the pods' CIDR; traffic to ClusterIPs from outside it is masqueraded")
+    .option('--masquerade-all', 'masquerade all traffic sent to a ClusterIP')
     .option('--iptables-masquerade-bit <bit>', 'the fwmark bit (0-31) that marks packets to masquerade', '14')
     .option('--iptables-sync-period <duration>', 'the longest time between two full syncs (e.g. 30s, 1m)', '30s')
     .option('--iptables-min-sync-period <duration>', 'the shortest time between two syncs: changes arriving faster are coalesced', '1s')
+    .option('--healthz-bind-address <host:port>', "where /healthz and /livez are served; '' disables", '0.0.0.0:10256')
+    .option('--metrics-bind-address <host:port>', "where /metrics is served; '' disables", '127.0.0.1:10249')
+    .option('--kube-api-qps <qps>', 'accepted for compatibility (watches are not rate limited)', '5')
+    .option('--kube-api-burst <n>', 'accepted for compatibility', '10')
+    .option('--config-sync-period <duration>', 'accepted for compatibility (informers do not resync)', '15m')
+    .option('--service-proxy-name <name>', 'also proxy services labelled service.kubernetes.io/service-proxy-name=NAME (unlabelled ones always are)')
     .option('--once', 'sync the rules once, then exit (0 on success)', false)
     .option('--dry-run', 'print the iptables-restore input the agent would apply, and change nothing', false)
     .option('--cleanup', 'remove every rule and chain this proxy owns, then exit', false)
     .option('--v <level>', 'log verbosity: 0 quiet, 2 a line per sync, 4 per-object detail', '0')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+    .exitOverride();
+  // Upstream flags that change nothing about packet paths: accepted with a warning.
+  for (const f of upstreamFlags('ignored')) {
+    const opt = new Option(f.takesValue ? `--${f.name} <value>` : `--${f.name}`, `upstream flag, accepted and ignored${f.note ? ` (${f.note})` : ''}`);
+    cmd.addOption(opt.hideHelp());
+  }
+  return cmd;
 }
 
 export function parseArgs(argv: string[]): ParseResult {
@@ -64,14 +92,18 @@ export function parseArgs(argv: string[]): ParseResult {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help') return { kind: 'exit', code: 0, output: out };
+      if (err.code === 'commander.unknownOption') {
+        const arg = /'([^']+)'/.exec(err.message)?.[1] ?? '';
+        return { kind: 'exit', code: 2, output: classifyUnknownFlag(arg, out || err.message) };
+      }
       return { kind: 'exit', code: 2, output: out || `${err.message}\n` };
     }
     throw err;
   }
   try {
-    return { kind: 'options', options: validate(cmd.opts()) };
+    return { kind: 'options', ...resolve(cmd) };
   } catch (err) {
-    if (err instanceof UsageError) return { kind: 'exit', code: 2, output: `error: ${err.message}\n` };
+    if (err instanceof UsageError || err instanceof ConfigError) return { kind: 'exit', code: 2, output: `error: ${err.message}\n` };
     throw err;
   }
 }
@@ -82,34 +114,68 @@ export function helpText(): string {
 
 type Raw = Record<string, string | boolean | undefined>;
 
-function durationFlag(raw: Raw, flag: string, prop: string, min: number): number {
-  const text = String(raw[prop]);
+function duration(flag: string, text: string): number {
   const ms = parseDuration(text);
   if (ms === undefined) throw new UsageError(`--${flag}: ${JSON.stringify(text)} is not a duration (e.g. 1s, 500ms, 1m30s)`);
-  if (ms < min) throw new UsageError(`--${flag}: must be at least ${min}ms, got ${text}`);
   return ms;
 }
 
-function validate(raw: Raw): AgentOptions {
-  const bitText = String(raw.iptablesMasqueradeBit);
-  if (!/^\d+$/.test(bitText) || Number(bitText) > 31) throw new UsageError(`--iptables-masquerade-bit: must be an integer from 0 to 31, got ${JSON.stringify(bitText)}`);
-  const vText = String(raw.v);
-  if (!/^\d+$/.test(vText)) throw new UsageError(`--v: must be a non-negative integer, got ${JSON.stringify(vText)}`);
-  let clusterCIDR: string | undefined;
-  if (typeof raw.clusterCidr === 'string' && raw.clusterCidr !== '') {
-    const parsed = parseCIDR(raw.clusterCidr);
-    if (!parsed || parsed.family !== 'IPv4') throw new UsageError(`--cluster-cidr: ${JSON.stringify(raw.clusterCidr)} is not an IPv4 CIDR (e.g. 10.244.0.0/16)`);
-    clusterCIDR = parsed.cidr;
+function integer(flag: string, text: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`--${flag}: must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
   }
-  const syncPeriodMs = durationFlag(raw, 'iptables-sync-period', 'iptablesSyncPeriod', 1);
-  const minSyncPeriodMs = durationFlag(raw, 'iptables-min-sync-period', 'iptablesMinSyncPeriod', 0);
-  const hostnameOverride = (typeof raw.hostnameOverride === 'string' && raw.hostnameOverride.trim() !== '' ? raw.hostnameOverride : hostname()).trim().toLowerCase();
+  return Number(text);
+}
+
+/** The flags the user actually typed, parsed, as config/merge.ts wants them. */
+function explicitFlags(cmd: Command, raw: Raw): ExplicitFlags {
+  const given = (key: string): boolean => cmd.getOptionValueSource(key) === 'cli';
+  const s = (key: string): string => String(raw[key]);
+  const flags: ExplicitFlags = {};
+  if (given('proxyMode')) flags.proxyMode = s('proxyMode');
+  if (given('hostnameOverride')) flags.hostnameOverride = s('hostnameOverride');
+  if (given('clusterCidr')) flags.clusterCIDR = s('clusterCidr');
+  if (given('masqueradeAll')) flags.masqueradeAll = raw.masqueradeAll === true;
+  if (given('iptablesMasqueradeBit')) flags.masqueradeBit = integer('iptables-masquerade-bit', s('iptablesMasqueradeBit'), 0, 31);
+  if (given('iptablesSyncPeriod')) flags.syncPeriodMs = duration('iptables-sync-period', s('iptablesSyncPeriod'));
+  if (given('iptablesMinSyncPeriod')) flags.minSyncPeriodMs = duration('iptables-min-sync-period', s('iptablesMinSyncPeriod'));
+  if (given('healthzBindAddress')) flags.healthzBindAddress = s('healthzBindAddress');
+  if (given('metricsBindAddress')) flags.metricsBindAddress = s('metricsBindAddress');
+  if (given('kubeconfig')) flags.kubeconfig = s('kubeconfig');
+  if (given('kubeApiQps')) flags.kubeAPIQPS = Number(s('kubeApiQps'));
+  if (given('kubeApiBurst')) flags.kubeAPIBurst = integer('kube-api-burst', s('kubeApiBurst'), 0, 1_000_000);
+  if (given('configSyncPeriod')) flags.configSyncPeriodMs = duration('config-sync-period', s('configSyncPeriod'));
+  if (given('v')) flags.verbosity = integer('v', s('v'), 0, 10);
+  return flags;
+}
+
+function loadConfigFile(path: string): { config: KubeProxyConfig; warnings: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--config: cannot read ${path}: ${(err as Error).message}`);
+  }
+  // Upstream decodes strictly, then falls back to a lenient decode that drops unknown fields with a warning.
+  return loadKubeProxyConfig(text, path, { unknownFields: 'warn' });
+}
+
+function resolve(cmd: Command): { options: AgentOptions; warnings: string[] } {
+  const raw = cmd.opts<Raw>();
+  const warnings: string[] = [];
+  for (const f of upstreamFlags('ignored')) {
+    const key = f.name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+    if (cmd.getOptionValueSource(key) === 'cli') warnings.push(ignoredFlagWarning(f.name));
+  }
+  const file = typeof raw.config === 'string' ? loadConfigFile(raw.config) : undefined;
+  if (file) warnings.push(...file.warnings);
+  const merged = mergeConfig(file?.config, explicitFlags(cmd, raw));
+  warnings.push(...merged.warnings);
+  const st = merged.settings;
+
   const manifests = typeof raw.manifests === 'string' ? raw.manifests : undefined;
   const cleanup = raw.cleanup === true;
-  if (!cleanup) {
-    if (manifests === undefined) {
-      throw new UsageError('--manifests: required: the directory of Service/EndpointSlice manifests to proxy (watching an API server is not implemented yet)');
-    }
+  if (manifests !== undefined && !cleanup) {
     let isDir = false;
     try {
       isDir = statSync(manifests).isDirectory();
@@ -118,19 +184,31 @@ function validate(raw: Raw): AgentOptions {
     }
     if (!isDir) throw new UsageError(`--manifests: ${JSON.stringify(manifests)} is not a readable directory`);
   }
+  if (manifests !== undefined && (st.kubeconfig !== undefined || typeof raw.master === 'string')) {
+    throw new UsageError('--manifests cannot be combined with --kubeconfig or --master: choose one source');
+  }
   if (raw.once === true && raw.dryRun === true) throw new UsageError('--once and --dry-run cannot be used together');
-  return {
-    proxyMode: raw.proxyMode as ProxyMode,
+  if (typeof raw.serviceProxyName === 'string' && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(raw.serviceProxyName)) {
+    throw new UsageError(`--service-proxy-name: ${JSON.stringify(raw.serviceProxyName)} is not a valid label value`);
+  }
+  const options: AgentOptions = {
+    proxyMode: st.mode,
     ...(manifests !== undefined ? { manifests } : {}),
-    hostnameOverride,
-    ...(clusterCIDR ? { clusterCIDR } : {}),
-    masqueradeAll: raw.masqueradeAll === true,
-    masqueradeBit: Number(bitText),
-    syncPeriodMs,
-    minSyncPeriodMs,
+    ...(st.kubeconfig !== undefined ? { kubeconfig: st.kubeconfig } : {}),
+    ...(typeof raw.master === 'string' ? { master: raw.master } : {}),
+    ...(typeof raw.serviceProxyName === 'string' ? { serviceProxyName: raw.serviceProxyName } : {}),
+    hostnameOverride: st.hostnameOverride ?? hostname().trim().toLowerCase(),
+    ...(st.clusterCIDR !== undefined ? { clusterCIDR: st.clusterCIDR } : {}),
+    masqueradeAll: st.masqueradeAll,
+    masqueradeBit: st.masqueradeBit,
+    syncPeriodMs: st.syncPeriodMs,
+    minSyncPeriodMs: st.minSyncPeriodMs,
+    healthzBindAddress: st.healthzBindAddress,
+    metricsBindAddress: st.metricsBindAddress,
     once: raw.once === true,
     dryRun: raw.dryRun === true,
     cleanup,
-    verbosity: Number(vText),
+    verbosity: st.verbosity,
   };
+  return { options, warnings };
 }

@@ -42,7 +42,7 @@ function fakeTool(): IptablesTool & { inputs: string[]; failNext: number } {
 }
 
 function options(dir: string, over: Partial<AgentOptions> = {}): AgentOptions {
-  return { proxyMode: 'iptables', manifests: dir, hostnameOverride: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeBit: 14, syncPeriodMs: 60_000, minSyncPeriodMs: 50, once: false, dryRun: false, cleanup: false, verbosity: 4, ...over };
+  return { proxyMode: 'iptables', manifests: dir, hostnameOverride: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeBit: 14, syncPeriodMs: 60_000, minSyncPeriodMs: 50, healthzBindAddress: '', metricsBindAddress: '', once: false, dryRun: false, cleanup: false, verbosity: 4, ...over };
 }
 
 t.test('--dry-run prints the input and applies nothing', async (t) => {
@@ -65,7 +65,7 @@ t.test('a failed restore keeps changes pending, logs the failing line, and is re
   await agent.ready;
   t.equal(tool.inputs.length, 1, 'the retry applied');
   t.ok(log.lines.some((l) => / E "sync failed; the previous rules stay in place".*line 3 failed/.test(l)), 'error logged with the tool message');
-  t.ok(log.lines.some((l) => /failing restore input line.*line=3/.test(l)), 'failing input line logged');
+  t.ok(log.lines.some((l) => /sync failed.*at input line 3: :KUBE-EXTERNAL-SERVICES/.test(l)), 'failing input line logged');
   t.match(tool.inputs[0], /10\.244\.1\.2:8080/);
 });
 

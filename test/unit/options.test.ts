@@ -17,8 +17,40 @@ t.test('flags are parsed', async (t) => {
   if (r.kind === 'options') t.match(r.options, { clusterCIDR: '10.244.0.0/16', masqueradeAll: true, masqueradeBit: 5, syncPeriodMs: 90_000, minSyncPeriodMs: 250, once: true, verbosity: 4 });
 });
 
-t.test('--cleanup needs no manifests', async (t) => {
+t.test('--cleanup needs no source; without --manifests the API server is the source', async (t) => {
   t.equal(parseArgs(['--cleanup']).kind, 'options');
+  const r = parseArgs(['--kubeconfig=/etc/kubernetes/proxy.conf', '--master=https://10.0.0.1:6443', '--service-proxy-name=mine']);
+  t.equal(r.kind, 'options');
+  if (r.kind === 'options') t.match(r.options, { kubeconfig: '/etc/kubernetes/proxy.conf', master: 'https://10.0.0.1:6443', serviceProxyName: 'mine', healthzBindAddress: '0.0.0.0:10256', metricsBindAddress: '127.0.0.1:10249' });
+});
+
+t.test('upstream flags that change no packet path are accepted with a warning', async (t) => {
+  const r = parseArgs([`--manifests=${dir}`, '--conntrack-max-per-core=0', '--oom-score-adj=-999']);
+  t.equal(r.kind, 'options');
+  if (r.kind === 'options') {
+    t.equal(r.warnings.length, 2);
+    t.match(r.warnings.join('\n'), /--conntrack-max-per-core .*accepts but ignores/);
+  }
+});
+
+t.test('--config loads kubeadm\'s file; as upstream, only --hostname-override and --v win over it', async (t) => {
+  const cfgDir = t.testdir({
+    'config.conf': `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clusterCIDR: 10.244.0.0/16
+iptables:
+  masqueradeBit: 9
+  syncPeriod: 45s
+metricsBindAddress: 0.0.0.0:10249
+`,
+  });
+  const r = parseArgs([`--config=${cfgDir}/config.conf`, `--manifests=${dir}`, '--hostname-override=Node-7', '--iptables-masquerade-bit=3', '--v=2']);
+  t.equal(r.kind, 'options');
+  if (r.kind !== 'options') return;
+  t.match(r.options, { clusterCIDR: '10.244.0.0/16', masqueradeBit: 9, syncPeriodMs: 45_000, metricsBindAddress: '0.0.0.0:10249', hostnameOverride: 'node-7', verbosity: 2 });
+  t.match(r.warnings.join('\n'), /--iptables-masquerade-bit is ignored because --config is given/);
+  const bad = parseArgs([`--config=${cfgDir}/missing.conf`]);
+  t.match(bad, { kind: 'exit', code: 2, output: /--config: cannot read/ });
 });
 
 const bad: Array<[string[], RegExp]> = [
@@ -26,10 +58,11 @@ const bad: Array<[string[], RegExp]> = [
   [['--cluster-cidr=10.244.0.0/33', `--manifests=${dir}`], /--cluster-cidr.*10\.244\.0\.0\/33/],
   [['--iptables-masquerade-bit=32', `--manifests=${dir}`], /--iptables-masquerade-bit.*0 to 31/],
   [['--iptables-sync-period=soon', `--manifests=${dir}`], /--iptables-sync-period.*not a duration/],
-  [['--iptables-sync-period=0s', `--manifests=${dir}`], /--iptables-sync-period.*at least/],
+  [['--iptables-sync-period=0s', `--manifests=${dir}`], /--iptables-sync-period: must be greater than 0/],
+  [['--ipvs-scheduler=rr', `--manifests=${dir}`], /--ipvs-scheduler is an upstream kube-proxy flag that kube-proxy-ts does not support yet/],
+  [['--manifests=/tmp', '--kubeconfig=/etc/kubeconfig'], /--manifests cannot be combined/],
   [['--no-such-flag', `--manifests=${dir}`], /unknown option '--no-such-flag'/],
   [['--manifests=/nonexistent/dir'], /--manifests.*not a readable directory/],
-  [[], /--manifests: required/],
   [['--v=loud', `--manifests=${dir}`], /--v: must be/],
   [['--once', '--dry-run', `--manifests=${dir}`], /cannot be used together/],
 ];

@@ -20,6 +20,8 @@ export interface ManifestsSourceOptions {
   debounceMs?: number;
   /** Re-read the directory this often even without events (missed events, NFS), ms; 0 = never. */
   pollMs?: number;
+  /** A new problem was found: kind of the object ('file' when the file itself is unreadable). */
+  onInvalid?(kind: string): void;
 }
 
 const key = (o: { namespace: string; name: string }): string => `${o.namespace}/${o.name}`;
@@ -107,7 +109,9 @@ export class ManifestsSource {
     for (const p of problems) {
       const id = `${p.file}|${p.object ?? ''}|${p.reason}`;
       next.add(id);
-      if (!this.problems.has(id)) this.opts.log.warn('skipping invalid manifest object', { file: p.file, object: p.object, reason: p.reason });
+      if (this.problems.has(id)) continue;
+      this.opts.log.warn('skipping invalid manifest object', { file: p.file, object: p.object, reason: p.reason });
+      this.opts.onInvalid?.(p.object?.split(' ')[0] ?? 'file');
     }
     this.problems = next;
   }
