@@ -28,7 +28,9 @@ export interface AgentDeps {
 }
 
 /** A fatal problem found while starting (exit 1 with this message). */
-export class StartupError extends Error {}
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
 
 function makeBackend(opts: AgentOptions, tool: IptablesTool): IptablesBackend {
   return new IptablesBackend(tool, {
