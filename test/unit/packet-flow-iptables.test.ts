@@ -43,7 +43,7 @@ const snapshot = snapshotOf(
 );
 
 function rulesFor(cfg: Partial<RenderConfig>) {
-  const { text } = renderFull(snapshot, { ...DEFAULT_RENDER_CONFIG, ...cfg }, { missingJumps: JUMP_RULES, staleNatChains: [] });
+  const { text } = renderFull(snapshot, { ...DEFAULT_RENDER_CONFIG, ...cfg }, { missingJumps: JUMP_RULES, staleServiceChains: [] });
   return { text, rules: parseIptablesRules(text) };
 }
 

@@ -6,7 +6,7 @@ import { missingJumps, parseSaved } from '../../src/backends/iptables/saved-stat
 import { service, slice, snapshotOf } from '../helpers/model.js';
 
 const cfg = { ...DEFAULT_RENDER_CONFIG, clusterCIDR: '10.244.0.0/16' };
-const render = (snap: ReturnType<typeof snapshotOf>, c = cfg) => renderFull(snap, c, { missingJumps: JUMP_RULES, staleNatChains: [] });
+const render = (snap: ReturnType<typeof snapshotOf>, c = cfg) => renderFull(snap, c, { missingJumps: JUMP_RULES, staleServiceChains: [] });
 
 t.test('chain names match upstream\'s hashing', async (t) => {
   const sp = { displayName: 'ns1/svc1:p80', protocol: 'TCP' } as Parameters<typeof svcChain>[0];
@@ -69,7 +69,7 @@ t.test('jump rules are inserted only when missing; stale chains are flushed and 
   const missing = missingJumps(saved);
   t.equal(missing.length, JUMP_RULES.length - 1);
   t.notOk(missing.some((j) => j.table === 'nat' && j.from === 'PREROUTING'));
-  const second = renderFull(snap, cfg, { missingJumps: missing, staleNatChains: ['KUBE-SVC-OLDOLDOLDOLDOLDO', ...first.natServiceChains] });
+  const second = renderFull(snap, cfg, { missingJumps: missing, staleServiceChains: ['nat/KUBE-SVC-OLDOLDOLDOLDOLDO', ...first.serviceChains] });
   t.notMatch(second.text, /-I PREROUTING/);
   t.match(second.text, /-I OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES/);
   t.match(second.text, /:KUBE-SVC-OLDOLDOLDOLDOLDO - \[0:0\][^]*-X KUBE-SVC-OLDOLDOLDOLDOLDO\nCOMMIT/);

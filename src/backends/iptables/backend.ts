@@ -23,11 +23,9 @@ export class IptablesBackend implements Backend {
   /** Renders the input a sync would apply, reading (never writing) the current state. */
   async plan(snapshot: Snapshot): Promise<RestoreInput> {
     const state = parseSaved(await this.tool.save());
-    const existingNat = state.chains.get('nat') ?? new Set<string>();
-    return renderFull(snapshot, this.cfg, {
-      missingJumps: missingJumps(state),
-      staleNatChains: [...existingNat].filter(isServiceChain),
-    });
+    const stale: string[] = [];
+    for (const [table, chains] of state.chains) for (const c of chains) if (isServiceChain(c)) stale.push(`${table}/${c}`);
+    return renderFull(snapshot, this.cfg, { missingJumps: missingJumps(state), staleServiceChains: stale });
   }
 
   async sync(snapshot: Snapshot, _changes: ChangeSet, _opts: { full: boolean }): Promise<SyncResult> {
