@@ -171,7 +171,8 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
         const now = Date.now();
         health.updated();
         metrics.recordSync({ full: r.full, seconds, ok: true, at: now });
-        for (const [table, n] of Object.entries(r.rulesByTable)) metrics.setIptablesRules(table, { total: n, lastSync: n });
+        // A partial sync writes only part of the rules: the table totals are known after full syncs.
+        for (const [table, n] of Object.entries(r.rulesByTable)) metrics.setIptablesRules(table, r.full ? { total: n, lastSync: n } : { lastSync: n });
         for (const t of changes.triggerTimes) metrics.recordNetworkProgramming(t, now);
         metrics.setPendingChanges({ services: 0, endpoints: 0 });
         log.info(2, 'synced rules', {

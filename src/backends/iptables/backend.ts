@@ -1,42 +1,70 @@
 /**
- * The iptables backend: reads the current state once (iptables-save), renders
- * the whole ruleset for the snapshot, and applies it in one iptables-restore
- * transaction.
+ * The iptables backend. A full sync reads the current state once
+ * (iptables-save: missing jump rules, stale chains), renders every service
+ * port and rewrites every chain we own; a partial sync renders only the
+ * changed service ports and rewrites only what changed (see partial.ts),
+ * without reading the kernel. Either way: one iptables-restore transaction.
  */
 import type { ChangeSet, Snapshot } from '../../agent/model/types.js';
 import type { Backend, SyncResult } from '../types.js';
 import { renderCleanup } from './cleanup.js';
 import { isServiceChain } from './names.js';
-import { renderFull } from './render.js';
+import { applyPlan, planPartial } from './partial.js';
+import type { WrittenState } from './partial.js';
+import { renderAll, renderFullFrom } from './render.js';
 import type { RenderConfig, RestoreInput } from './render.js';
+import type { RenderedServicePort } from './render-service.js';
 import { missingJumps, parseSaved } from './saved-state.js';
 import type { IptablesTool } from './tool.js';
 
 export class IptablesBackend implements Backend {
   readonly mode = 'iptables';
+  private written: WrittenState | undefined;
 
   constructor(
     private readonly tool: IptablesTool,
     private readonly cfg: RenderConfig,
   ) {}
 
-  /** Renders the input a sync would apply, reading (never writing) the current state. */
+  /** Renders the input a full sync would apply, reading (never writing) the current state. */
   async plan(snapshot: Snapshot): Promise<RestoreInput> {
+    return (await this.planFull(snapshot)).input;
+  }
+
+  private async planFull(snapshot: Snapshot): Promise<{ input: RestoreInput; ports: Map<string, RenderedServicePort> }> {
     const state = parseSaved(await this.tool.save());
     const stale: string[] = [];
     for (const [table, chains] of state.chains) for (const c of chains) if (isServiceChain(c)) stale.push(`${table}/${c}`);
-    return renderFull(snapshot, this.cfg, { missingJumps: missingJumps(state), staleServiceChains: stale });
+    const ports = renderAll(snapshot, this.cfg);
+    return { input: renderFullFrom(ports, this.cfg, { missingJumps: missingJumps(state), staleServiceChains: stale }), ports };
   }
 
-  async sync(snapshot: Snapshot, _changes: ChangeSet, _opts: { full: boolean }): Promise<SyncResult> {
-    // Every sync is full for now: partial syncs come with the change-set renderer.
-    const input = await this.plan(snapshot);
+  async sync(snapshot: Snapshot, changes: ChangeSet, opts: { full: boolean }): Promise<SyncResult> {
+    if (opts.full || !this.written) return this.syncFull(snapshot);
+    const plan = planPartial(this.written, changes.servicePorts, (k) => snapshot.servicePorts.get(k), this.cfg);
+    let toolMs = 0;
+    if (!plan.empty) {
+      const start = performance.now();
+      await this.tool.restore(plan.input.text);
+      toolMs = performance.now() - start;
+    }
+    applyPlan(this.written, plan);
+    return { full: false, bytes: plan.empty ? 0 : Buffer.byteLength(plan.input.text), rules: plan.input.ruleCount, rulesByTable: plan.input.rulesByTable, toolMs };
+  }
+
+  private async syncFull(snapshot: Snapshot): Promise<SyncResult> {
+    // Until this succeeds, what the kernel holds is unknown: the next sync must be full too.
+    this.written = undefined;
+    const { input, ports } = await this.planFull(snapshot);
     const start = performance.now();
     await this.tool.restore(input.text);
-    return { full: true, bytes: Buffer.byteLength(input.text), rules: input.ruleCount, rulesByTable: input.rulesByTable, toolMs: performance.now() - start };
+    const toolMs = performance.now() - start;
+    this.written = { ports };
+    return { full: true, bytes: Buffer.byteLength(input.text), rules: input.ruleCount, rulesByTable: input.rulesByTable, toolMs };
   }
 
   async cleanup(): Promise<void> {
+    this.written = undefined;
     const text = renderCleanup(parseSaved(await this.tool.save()));
     if (text !== undefined) await this.tool.restore(text);
   }
