@@ -27,6 +27,9 @@ export interface AgentDeps {
   iptables?: IptablesTool;
 }
 
+/** How often the canary chains are checked (at most; never less often than syncPeriod). */
+const CANARY_INTERVAL_MS = 5000;
+
 /** A fatal problem found while starting (exit 1 with this message). */
 export class StartupError extends Error {
   override readonly name = 'StartupError';
@@ -55,6 +58,7 @@ function dryRunTool(real: IptablesTool, log: Logger): IptablesTool {
     async restore() {
       throw new Error('dry run: refusing to apply');
     },
+    chainExists: (table, chain) => real.chainExists(table, chain),
   };
 }
 
@@ -238,6 +242,17 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   listening = true;
   health.queuedUpdate();
   runner.triggerFull();
+  // The canary: if our chains vanish (someone ran iptables -F, a firewall reload), resync in full.
+  const canaryTimer = setInterval(() => {
+    void backend.canaryIntact().then(
+      (intact) => {
+        if (intact) return;
+        log.warn('our iptables chains were flushed or deleted by someone else; doing a full sync', { canary: 'KUBE-PROXY-CANARY' });
+        runner.triggerFull();
+      },
+      (err: Error) => log.info(2, 'canary check failed', { err: err.message }),
+    );
+  }, Math.min(opts.syncPeriodMs, CANARY_INTERVAL_MS));
   log.info(0, 'initial state loaded; syncing', { services: store.serviceCount });
   return {
     ready,
@@ -245,6 +260,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     metricsServer,
     metrics,
     async stop() {
+      clearInterval(canaryTimer);
       await source.stop();
       await runner.stop();
       await stopServers();

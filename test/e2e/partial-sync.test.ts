@@ -28,6 +28,9 @@ function nsTool(ns: string): IptablesTool {
     async restore(input) {
       await execa('ip', ['netns', 'exec', ns, 'iptables-restore', '--noflush', '-w', '5'], { input });
     },
+    async chainExists(table, chain) {
+      return (await execa('ip', ['netns', 'exec', ns, 'iptables', '-t', table, '-S', chain], { reject: false })).exitCode === 0;
+    },
   };
 }
 

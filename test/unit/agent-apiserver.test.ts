@@ -11,24 +11,13 @@ import { startAgent, StartupError } from '../../src/agent/agent.js';
 import type { RunningAgent } from '../../src/agent/agent.js';
 import { memoryLogger } from '../../src/agent/log.js';
 import type { AgentOptions } from '../../src/agent/options.js';
-import type { IptablesTool } from '../../src/backends/iptables/tool.js';
 import { parseIptablesRules } from '../../src/trace/iptables/parse.js';
 import { tracePacket } from '../../src/trace/iptables/trace.js';
 import { FakeApiServer } from '../helpers/fake-apiserver.js';
 import { apiNode, apiService, apiSlice } from '../helpers/api-objects.js';
+import { fakeIptables } from '../helpers/fake-iptables.js';
+import type { FakeIptables } from '../helpers/fake-iptables.js';
 
-function recordingTool(): IptablesTool & { inputs: string[] } {
-  const tool = {
-    inputs: [] as string[],
-    async save() {
-      return '';
-    },
-    async restore(input: string) {
-      tool.inputs.push(input);
-    },
-  };
-  return tool;
-}
 
 function options(api: FakeApiServer, over: Partial<AgentOptions> = {}): AgentOptions {
   return {
@@ -68,13 +57,13 @@ function endpointsFor(input: string | undefined, dst: string, port = 80): string
   return r.endpoints.map((e) => `${e.address}:${e.port}`).sort();
 }
 
-async function setup(t: Test, over: Partial<AgentOptions> = {}): Promise<{ api: FakeApiServer; tool: ReturnType<typeof recordingTool>; agent: RunningAgent; log: ReturnType<typeof memoryLogger> }> {
+async function setup(t: Test, over: Partial<AgentOptions> = {}): Promise<{ api: FakeApiServer; tool: FakeIptables; agent: RunningAgent; log: ReturnType<typeof memoryLogger> }> {
   const api = await FakeApiServer.start({ bookmarkIntervalMs: 200 });
   t.teardown(() => api.close());
   api.create('nodes', apiNode('node-1'));
   api.create('services', apiService('web', '10.96.0.10'));
   api.create('endpointslices', apiSlice('web', ['10.244.1.2', '10.244.1.3']));
-  const tool = recordingTool();
+  const tool = fakeIptables();
   const log = memoryLogger(2);
   const agent = await startAgent(options(api, over), { log, out: () => undefined, iptables: tool });
   t.teardown(() => agent.stop());
@@ -84,7 +73,7 @@ async function setup(t: Test, over: Partial<AgentOptions> = {}): Promise<{ api: 
 
 t.test('creates, updates and deletes reach the rules; headless and other proxies\' services are filtered on the watch', async (t) => {
   const { api, tool } = await setup(t);
-  const last = (): string | undefined => tool.inputs.at(-1);
+  const last = (): string => tool.current();
   t.same(endpointsFor(last(), '10.96.0.10'), ['10.244.1.2:8080', '10.244.1.3:8080']);
   t.ok(api.labelSelectorsUsed('services', 'list').includes('!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless'), 'services listed with upstream\'s selector');
   t.ok(api.labelSelectorsUsed('endpointslices', 'watch').includes('!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless'), 'slices watched with it too');
@@ -109,7 +98,7 @@ t.test('an invalid object is rejected with a warning and counted; the rest keeps
   api.create('services', { ...apiService('bad', '10.96.0.99'), spec: { clusterIP: '10.96.0.999', ports: [{ name: 'http', port: 80 }] } });
   api.create('services', apiService('good', '10.96.0.20'));
   api.create('endpointslices', apiSlice('good', ['10.244.1.9']));
-  await until(t, () => endpointsFor(tool.inputs.at(-1), '10.96.0.20').length === 1, 'good service');
+  await until(t, () => endpointsFor(tool.current(), '10.96.0.20').length === 1, 'good service');
   t.ok(log.lines.some((l) => /W "rejecting invalid object.*object="?Service demo\/bad.*spec\.clusterIP/.test(l)), 'one warning naming the object and reason');
   const metrics = await (await fetch(`http://127.0.0.1:${agent.metricsServer.port}/metrics`)).text();
   t.match(metrics, /kubeproxy_ts_invalid_objects_total\{kind="Service",source="apiserver"\} 1/);
@@ -127,7 +116,7 @@ t.test('an API outage keeps the rules; changes made meanwhile arrive after it; a
   // Changes made while the agent cannot see them.
   api.update('endpointslices', apiSlice('web', ['10.244.1.4']));
   await api.setDown(false);
-  await until(t, () => endpointsFor(tool.inputs.at(-1), '10.96.0.10').join() === '10.244.1.4:8080', 'change made during the outage', 15_000);
+  await until(t, () => endpointsFor(tool.current(), '10.96.0.10').join() === '10.244.1.4:8080', 'change made during the outage', 15_000);
   t.ok(log.lines.some((l) => /API server reachable again/.test(l)), 'recovery logged');
 
   // 410: history compacted while a change happens, watches broken: the informer re-lists.
@@ -136,8 +125,8 @@ t.test('an API outage keeps the rules; changes made meanwhile arrive after it; a
   api.create('services', apiService('late', '10.96.0.30'));
   api.create('endpointslices', apiSlice('late', ['10.244.1.30']));
   api.closeWatches();
-  await until(t, () => endpointsFor(tool.inputs.at(-1), '10.96.0.10').join() === '10.244.1.5:8080,10.244.1.6:8080', 'change across the 410');
-  await until(t, () => endpointsFor(tool.inputs.at(-1), '10.96.0.30').length === 1, 'service created across the 410');
+  await until(t, () => endpointsFor(tool.current(), '10.96.0.10').join() === '10.244.1.5:8080,10.244.1.6:8080', 'change across the 410');
+  await until(t, () => endpointsFor(tool.current(), '10.96.0.30').length === 1, 'service created across the 410');
 });
 
 t.test('5xx answers are retried with backoff', async (t) => {
@@ -147,7 +136,7 @@ t.test('5xx answers are retried with backoff', async (t) => {
   await sleep(300);
   api.update('endpointslices', apiSlice('web', ['10.244.1.2']));
   api.failAll(null);
-  await until(t, () => endpointsFor(tool.inputs.at(-1), '10.96.0.10').join() === '10.244.1.2:8080', 'change after 503s', 15_000);
+  await until(t, () => endpointsFor(tool.current(), '10.96.0.10').join() === '10.244.1.2:8080', 'change after 503s', 15_000);
 });
 
 t.test('a burst of 500 changes inside minSyncPeriod produces one sync', async (t) => {
@@ -161,7 +150,7 @@ t.test('a burst of 500 changes inside minSyncPeriod produces one sync', async (t
   await until(t, () => tool.inputs.length > before, 'the burst sync');
   await sleep(2500);
   t.equal(tool.inputs.length - before, 1, '500 changes, one sync');
-  t.equal((tool.inputs.at(-1)!.match(/^-A KUBE-SERVICES .*cluster IP" -m tcp -p tcp -d 10\.97\./gm) ?? []).length, 250, 'with every change in it');
+  t.equal((tool.current()!.match(/^-A KUBE-SERVICES .*cluster IP" -m tcp -p tcp -d 10\.97\./gm) ?? []).length, 250, 'with every change in it');
 });
 
 t.test('started while the API server is down, it retries and syncs once it is up', async (t) => {
@@ -171,7 +160,7 @@ t.test('started while the API server is down, it retries and syncs once it is up
   api.create('services', apiService('web', '10.96.0.10'));
   api.create('endpointslices', apiSlice('web', ['10.244.1.2']));
   await api.setDown(true);
-  const tool = recordingTool();
+  const tool = fakeIptables();
   const log = memoryLogger(2);
   const starting = startAgent(options(api), { log, out: () => undefined, iptables: tool });
   await sleep(1500);
@@ -180,16 +169,16 @@ t.test('started while the API server is down, it retries and syncs once it is up
   const agent = await starting;
   t.teardown(() => agent.stop());
   await agent.ready;
-  t.same(endpointsFor(tool.inputs.at(-1), '10.96.0.10'), ['10.244.1.2:8080']);
+  t.same(endpointsFor(tool.current(), '10.96.0.10'), ['10.244.1.2:8080']);
 });
 
 t.test('a clusterCIDR overlapping a ServiceCIDR is refused at start-up', async (t) => {
   const api = await FakeApiServer.start();
   t.teardown(() => api.close());
   api.create('servicecidrs', { apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/12'] } });
-  await t.rejects(startAgent(options(api, { clusterCIDR: '10.96.0.0/16' }), { log: memoryLogger(), out: () => undefined, iptables: recordingTool() }), StartupError);
+  await t.rejects(startAgent(options(api, { clusterCIDR: '10.96.0.0/16' }), { log: memoryLogger(), out: () => undefined, iptables: fakeIptables() }), StartupError);
   await t.rejects(
-    startAgent(options(api, { clusterCIDR: '10.0.0.0/8' }), { log: memoryLogger(), out: () => undefined, iptables: recordingTool() }),
+    startAgent(options(api, { clusterCIDR: '10.0.0.0/8' }), { log: memoryLogger(), out: () => undefined, iptables: fakeIptables() }),
     { message: /clusterCIDR 10\.0\.0\.0\/8 overlaps the service range 10\.96\.0\.0\/12 \(ServiceCIDR kubernetes\)/ },
   );
 });

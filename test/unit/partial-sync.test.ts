@@ -12,31 +12,14 @@ import { ClusterStore } from '../../src/agent/model/store.js';
 import { IptablesBackend } from '../../src/backends/iptables/backend.js';
 import { JUMP_RULES } from '../../src/backends/iptables/names.js';
 import { DEFAULT_RENDER_CONFIG, renderFull } from '../../src/backends/iptables/render.js';
-import type { IptablesTool } from '../../src/backends/iptables/tool.js';
 import { parseIptablesRules } from '../../src/trace/iptables/parse.js';
 import type { Ruleset } from '../../src/trace/iptables/parse.js';
 import { RandomCluster, rng } from '../helpers/random-cluster.js';
 import { service, slice } from '../helpers/model.js';
+import { fakeIptables } from '../helpers/fake-iptables.js';
 
 const cfg = { ...DEFAULT_RENDER_CONFIG, clusterCIDR: '10.244.0.0/16' };
 
-function recordingTool(): IptablesTool & { inputs: string[]; failNext: boolean } {
-  const tool = {
-    inputs: [] as string[],
-    failNext: false,
-    async save() {
-      return '';
-    },
-    async restore(input: string) {
-      if (tool.failNext) {
-        tool.failNext = false;
-        throw new Error('iptables-restore: line 2 failed');
-      }
-      tool.inputs.push(input);
-    },
-  };
-  return tool;
-}
 
 /** A canonical dump: per table, chains sorted by name, rules in order. */
 function dump(rs: Ruleset): string {
@@ -56,7 +39,7 @@ t.test('random change sequences: partial syncs end where one full sync would', a
     const store = new ClusterStore('node-1');
     const cluster = new RandomCluster(store, rng(seed));
     for (let i = 0; i < 5; i++) cluster.step();
-    const tool = recordingTool();
+    const tool = fakeIptables();
     const backend = new IptablesBackend(tool, cfg);
     let s = store.snapshot();
     await backend.sync(s.snapshot, s.changes, { full: true });
@@ -84,7 +67,7 @@ t.test('an endpoint change rewrites only that service\'s chains, never KUBE-SERV
     store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`] }));
     store.upsertSlice(slice(`s${i}`, [{ ip: `10.244.1.${i}` }, { ip: `10.244.2.${i}` }]));
   }
-  const tool = recordingTool();
+  const tool = fakeIptables();
   const backend = new IptablesBackend(tool, cfg);
   let s = store.snapshot();
   const full = await backend.sync(s.snapshot, s.changes, { full: true });
@@ -122,14 +105,14 @@ t.test('a failed partial restore leaves the recorded state alone, and the next f
   const store = new ClusterStore('node-1');
   store.upsertService(service({ name: 'a' }));
   store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
-  const tool = recordingTool();
+  const tool = fakeIptables();
   const backend = new IptablesBackend(tool, cfg);
   let s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: true });
   store.commit(s.changes);
   store.upsertSlice(slice('a', [{ ip: '10.244.1.3' }]));
   s = store.snapshot();
-  tool.failNext = true;
+  tool.failNext = 1;
   await t.rejects(backend.sync(s.snapshot, s.changes, { full: false }));
   t.equal(tool.inputs.length, 1, 'nothing applied');
   const r = await backend.sync(s.snapshot, s.changes, { full: true });

@@ -11,7 +11,7 @@ import { renderCleanup } from './cleanup.js';
 import { isServiceChain } from './names.js';
 import { applyPlan, planPartial } from './partial.js';
 import type { WrittenState } from './partial.js';
-import { renderAll, renderFullFrom } from './render.js';
+import { CANARY_CHAIN, CANARY_TABLES, renderAll, renderFullFrom } from './render.js';
 import type { RenderConfig, RestoreInput } from './render.js';
 import type { RenderedServicePort } from './render-service.js';
 import { missingJumps, parseSaved } from './saved-state.js';
@@ -61,6 +61,17 @@ export class IptablesBackend implements Backend {
     const toolMs = performance.now() - start;
     this.written = { ports };
     return { full: true, bytes: Buffer.byteLength(input.text), rules: input.ruleCount, rulesByTable: input.rulesByTable, toolMs };
+  }
+
+  /**
+   * False when a canary chain written by the last full sync has disappeared:
+   * someone flushed or deleted our rules, and only a full sync repairs that.
+   * True before the first full sync.
+   */
+  async canaryIntact(): Promise<boolean> {
+    if (!this.written) return true;
+    for (const table of CANARY_TABLES) if (!(await this.tool.chainExists(table, CANARY_CHAIN))) return false;
+    return true;
   }
 
   async cleanup(): Promise<void> {

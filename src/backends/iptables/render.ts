@@ -3,7 +3,7 @@
  * The layout follows upstream kube-proxy's iptables mode so that
  * `iptables-save` reads like upstream's.
  */
-import type { Snapshot } from '../../agent/model/types.js';
+import type { IPFamily, Snapshot } from '../../agent/model/types.js';
 import { SHARED_CHAINS } from './layout.js';
 import { jumpKey } from './names.js';
 import type { JumpRule } from './names.js';
@@ -24,6 +24,20 @@ export interface RenderConfig {
   masqueradeBit: number;
   /** MASQUERADE --random-fully, where iptables supports it. */
   randomFully: boolean;
+  /** The address family this ruleset is for (iptables or ip6tables); default IPv4. clusterCIDR and every address below must be of it. */
+  family?: IPFamily;
+  /** This node's name, for EndpointSlice node hints (PreferSameNode). */
+  nodeName?: string;
+  /** This node's `topology.kubernetes.io/zone` label, for zone hints (PreferSameZone); unset: zone hints unused. */
+  nodeZone?: string;
+  /** This node's primary IP of this family: a loadBalancerSourceRanges entry containing it also admits the LB IPs as sources (upstream allowFromNode). */
+  nodeIP?: string;
+  /** The node IPs (this family) NodePorts are accepted on, resolved from --nodeport-addresses; unset: every local address. */
+  nodePortAddresses?: readonly string[];
+  /** iptables.localhostNodePorts (default true): NodePorts on 127.0.0.0/8 (IPv4), with route_localnet=1 and its guard rule. */
+  localhostNodePorts?: boolean;
+  /** More than 1000 endpoints in total (upstream's threshold): per-endpoint comments are left out. */
+  largeClusterMode?: boolean;
 }
 
 export const DEFAULT_RENDER_CONFIG: RenderConfig = { masqueradeAll: false, masqueradeBit: 14, randomFully: true };
@@ -70,8 +84,16 @@ export function renderFull(snapshot: Snapshot, cfg: RenderConfig, opts: FullRend
   return renderFullFrom(renderAll(snapshot, cfg), cfg, opts);
 }
 
+/**
+ * An empty chain in each table whose disappearance tells the agent that
+ * someone flushed or deleted our rules (as upstream's KUBE-PROXY-CANARY).
+ */
+export const CANARY_CHAIN = 'KUBE-PROXY-CANARY';
+export const CANARY_TABLES = ['mangle', 'nat', 'filter'] as const;
+
 export function renderFullFrom(ports: Map<string, RenderedServicePort>, cfg: RenderConfig, opts: FullRenderOptions): RestoreInput {
   const b = new RestoreInputBuilder();
+  for (const table of CANARY_TABLES) b.declare(table, CANARY_CHAIN);
   for (const sc of SHARED_CHAINS) b.declare(sc.table, sc.name);
   const missing = new Set(opts.missingJumps.map(jumpKey));
   for (const j of opts.missingJumps) if (missing.has(jumpKey(j))) b.rules(j.table, [jumpLine(j)]);

@@ -10,6 +10,8 @@ export interface IptablesTool {
   save(): Promise<string>;
   /** Applies an iptables-restore input with --noflush, waiting for the xtables lock. */
   restore(input: string): Promise<void>;
+  /** Whether a chain exists in a table (cheap: reads one chain, not the ruleset). */
+  chainExists(table: string, chain: string): Promise<boolean>;
 }
 
 export class RestoreError extends Error {
@@ -25,11 +27,13 @@ export class RestoreError extends Error {
 }
 
 export interface IptablesCommands {
+  iptables: string;
   save: string;
   restore: string;
 }
 
-export const DEFAULT_COMMANDS: IptablesCommands = { save: 'iptables-save', restore: 'iptables-restore' };
+export const DEFAULT_COMMANDS: IptablesCommands = { iptables: 'iptables', save: 'iptables-save', restore: 'iptables-restore' };
+export const IPV6_COMMANDS: IptablesCommands = { iptables: 'ip6tables', save: 'ip6tables-save', restore: 'ip6tables-restore' };
 
 /** Seconds to wait for the xtables lock, as upstream's --wait. */
 const LOCK_WAIT_SECONDS = '5';
@@ -55,6 +59,14 @@ export function execIptables(cmds: IptablesCommands = DEFAULT_COMMANDS): Iptable
         const where = line !== undefined ? ` at input line ${line}: ${lineText ?? '?'}` : '';
         throw new RestoreError(`${cmds.restore} failed: ${toolMessage(err)}${where}`, stderr, line, lineText);
       }
+    },
+    async chainExists(table, chain) {
+      const r = await execa(cmds.iptables, ['-w', LOCK_WAIT_SECONDS, '-t', table, '-S', chain], { reject: false });
+      if (r.exitCode === 0) return true;
+      // Exit 1: the chain is missing (iptables-legacy says "No chain/target/match by that name",
+      // iptables-nft says the chain "is incompatible, use 'nft' tool"). Anything else is an error.
+      if (r.exitCode === 1) return false;
+      throw new Error(`${cmds.iptables} -t ${table} -S ${chain} failed: ${String(r.stderr).trim() || r.shortMessage}`);
     },
   };
 }
