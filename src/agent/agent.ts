@@ -5,7 +5,8 @@
  */
 import type { AgentOptions } from './options.js';
 import type { Logger } from './log.js';
-import { ClusterStore } from './model/store.js';
+import type { ClusterSink } from './model/store.js';
+import { makePipelines, resolveTools } from './pipeline.js';
 import type { ChangeKind } from './model/types.js';
 import { ManifestsSource } from './sources/manifests/source.js';
 import { KubernetesSource } from './sources/kubernetes/source.js';
@@ -17,7 +18,7 @@ import { HealthzServer } from './server/healthz-server.js';
 import { MetricsServer } from './server/metrics-server.js';
 import { ProxyMetrics } from './server/metrics.js';
 import { IptablesBackend } from '../backends/iptables/backend.js';
-import { execIptables, RestoreError } from '../backends/iptables/tool.js';
+import { RestoreError } from '../backends/iptables/tool.js';
 import type { IptablesTool } from '../backends/iptables/tool.js';
 
 export interface AgentDeps {
@@ -25,6 +26,7 @@ export interface AgentDeps {
   /** Where --dry-run prints. */
   out: (text: string) => void;
   iptables?: IptablesTool;
+  ip6tables?: IptablesTool;
 }
 
 /** How often the canary chains are checked (at most; never less often than syncPeriod). */
@@ -33,15 +35,6 @@ const CANARY_INTERVAL_MS = 5000;
 /** A fatal problem found while starting (exit 1 with this message). */
 export class StartupError extends Error {
   override readonly name = 'StartupError';
-}
-
-function makeBackend(opts: AgentOptions, tool: IptablesTool): IptablesBackend {
-  return new IptablesBackend(tool, {
-    ...(opts.clusterCIDR ? { clusterCIDR: opts.clusterCIDR } : {}),
-    masqueradeAll: opts.masqueradeAll,
-    masqueradeBit: opts.masqueradeBit,
-    randomFully: true,
-  });
 }
 
 /** A read-only view of the real tool: reads the live state when it can, never writes. */
@@ -68,7 +61,7 @@ interface Source {
   stop(): Promise<void>;
 }
 
-function makeSource(opts: AgentOptions, store: ClusterStore, log: Logger, metrics?: ProxyMetrics, health?: ProxyHealth): { source: Source; kube?: KubernetesSource } {
+function makeSource(opts: AgentOptions, store: ClusterSink, log: Logger, metrics?: ProxyMetrics, health?: ProxyHealth): { source: Source; kube?: KubernetesSource } {
   if (opts.manifests !== undefined) {
     const m = new ManifestsSource({ dir: opts.manifests, store, log, ...(metrics ? { onInvalid: (kind: string) => metrics.recordInvalidObject(kind, 'manifests') } : {}) });
     return {
@@ -97,29 +90,36 @@ function makeSource(opts: AgentOptions, store: ClusterStore, log: Logger, metric
 /** Runs a one-shot mode; resolves to the exit code. */
 export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<number> {
   const { log } = deps;
-  const tool = deps.iptables ?? execIptables();
+  const tools = await resolveTools(deps, log);
   if (opts.cleanup) {
-    await makeBackend(opts, tool).cleanup();
-    log.info(0, 'removed all kube-proxy-ts rules and chains', { mode: 'iptables' });
+    const { pipelines } = makePipelines(opts, tools);
+    for (const p of pipelines) await p.backend.cleanup();
+    log.info(0, 'removed all kube-proxy-ts rules and chains', { mode: 'iptables', families: pipelines.map((p) => p.family).join(',') });
     return 0;
   }
-  const store = new ClusterStore(opts.hostnameOverride);
-  const { source, kube } = makeSource(opts, store, log);
+  const dryTools = opts.dryRun ? new Map([...tools].map(([f, t]) => [f, dryRunTool(t, log)])) : tools;
+  const { pipelines, stores } = makePipelines(opts, dryTools);
+  const { source, kube } = makeSource(opts, stores, log);
   try {
     await source.start();
     if (kube) checkServiceCIDRs(opts, kube);
   } finally {
     await source.stop();
   }
-  const { snapshot, changes } = store.snapshot();
-  if (opts.dryRun) {
-    const input = await makeBackend(opts, dryRunTool(tool, log)).plan(snapshot);
-    deps.out(input.text);
-    return 0;
+  // --dry-run prints the IPv6 input only when there is something to proxy over IPv6.
+  const shown = pipelines.filter((p) => p.family === 'IPv4' || p.store.snapshot().snapshot.servicePorts.size > 0);
+  for (const p of pipelines) {
+    const { snapshot, changes } = p.store.snapshot();
+    if (opts.dryRun) {
+      if (!shown.includes(p)) continue;
+      if (shown.length > 1) deps.out(`# ${p.family === 'IPv4' ? 'iptables' : 'ip6tables'}-restore --noflush input\n`);
+      deps.out((await p.backend.plan(snapshot)).text);
+      continue;
+    }
+    const result = await p.backend.sync(snapshot, changes, { full: true });
+    p.store.commit(changes);
+    log.info(0, 'synced rules once', { family: p.family, servicePorts: snapshot.servicePorts.size, rules: result.rules, bytes: result.bytes, toolMs: Math.round(result.toolMs) });
   }
-  const result = await makeBackend(opts, tool).sync(snapshot, changes, { full: true });
-  store.commit(changes);
-  log.info(0, 'synced rules once', { servicePorts: snapshot.servicePorts.size, rules: result.rules, bytes: result.bytes, toolMs: Math.round(result.toolMs) });
   return 0;
 }
 
@@ -145,9 +145,7 @@ export interface RunningAgent {
 /** Starts the long-running agent. */
 export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
   const { log } = deps;
-  const tool = deps.iptables ?? execIptables();
-  const backend = makeBackend(opts, tool);
-  const store = new ClusterStore(opts.hostnameOverride);
+  const { pipelines, stores } = makePipelines(opts, await resolveTools(deps, log));
   const health = ProxyHealth.forSyncPeriod(opts.syncPeriodMs);
   const metrics = new ProxyMetrics({ mode: 'iptables' });
   const healthz = new HealthzServer({ health, metrics });
@@ -160,40 +158,47 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     throw err;
   }
 
+  let listening = false;
+  const pending = { services: 0, endpoints: 0 };
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const runner = new SyncRunner({
     minSyncPeriodMs: opts.minSyncPeriodMs,
     syncPeriodMs: opts.syncPeriodMs,
     async run({ full }) {
-      const start = performance.now();
-      const { snapshot, changes } = store.snapshot();
-      try {
-        const r = await backend.sync(snapshot, changes, { full });
-        store.commit(changes);
-        const seconds = (performance.now() - start) / 1000;
-        const now = Date.now();
-        health.updated();
-        metrics.recordSync({ full: r.full, seconds, ok: true, at: now });
-        // A partial sync writes only part of the rules: the table totals are known after full syncs.
-        for (const [table, n] of Object.entries(r.rulesByTable)) metrics.setIptablesRules(table, r.full ? { total: n, lastSync: n } : { lastSync: n });
-        for (const t of changes.triggerTimes) metrics.recordNetworkProgramming(t, now);
-        metrics.setPendingChanges({ services: 0, endpoints: 0 });
-        log.info(2, 'synced rules', {
-          full: r.full,
-          servicePorts: snapshot.servicePorts.size,
-          changed: changes.servicePorts.size,
-          rules: r.rules,
-          bytes: r.bytes,
-          ms: Math.round(seconds * 1000),
-          toolMs: Math.round(r.toolMs),
-        });
-        markReady();
-      } catch (err) {
-        metrics.recordSync({ full, seconds: (performance.now() - start) / 1000, ok: false });
-        if (err instanceof RestoreError) metrics.recordRestoreFailure({ partial: !full });
-        throw err;
+      for (const p of pipelines) {
+        const start = performance.now();
+        const { snapshot, changes } = p.store.snapshot();
+        try {
+          const r = await p.backend.sync(snapshot, changes, { full });
+          p.store.commit(changes);
+          const seconds = (performance.now() - start) / 1000;
+          const now = Date.now();
+          health.updated(p.family);
+          metrics.recordSync({ full: r.full, seconds, ok: true, at: now, family: p.family });
+          // A partial sync writes only part of the rules: the table totals are known after full syncs.
+          for (const [table, n] of Object.entries(r.rulesByTable)) metrics.setIptablesRules(table, r.full ? { total: n, lastSync: n } : { lastSync: n }, p.family);
+          for (const t of changes.triggerTimes) metrics.recordNetworkProgramming(t, now, p.family);
+          log.info(2, 'synced rules', {
+            family: p.family,
+            full: r.full,
+            servicePorts: snapshot.servicePorts.size,
+            changed: changes.servicePorts.size,
+            rules: r.rules,
+            bytes: r.bytes,
+            ms: Math.round(seconds * 1000),
+            toolMs: Math.round(r.toolMs),
+          });
+        } catch (err) {
+          metrics.recordSync({ full, seconds: (performance.now() - start) / 1000, ok: false, family: p.family });
+          if (err instanceof RestoreError) metrics.recordRestoreFailure({ partial: !full, family: p.family });
+          throw err;
+        }
       }
+      metrics.setPendingChanges({ services: 0, endpoints: 0 });
+      pending.services = 0;
+      pending.endpoints = 0;
+      markReady();
     },
     onError(err, retryInMs) {
       const fields = { retryInMs, err: err instanceof Error ? err.message : String(err) };
@@ -201,10 +206,9 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     },
   });
 
-  const { source, kube } = makeSource(opts, store, log, metrics, health);
-  let listening = false;
-  const pending = { services: 0, endpoints: 0 };
-  store.onChange((kind: ChangeKind) => {
+  const { source, kube } = makeSource(opts, stores, log, metrics, health);
+  // Every family's store sees the same changes: count and trigger from the first.
+  pipelines[0]!.store.onChange((kind: ChangeKind) => {
     if (kind === 'Service') {
       metrics.recordServiceChanges();
       pending.services++;
@@ -214,13 +218,13 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     }
     // Nothing syncs before the source's first complete view.
     if (!listening) return;
-    health.queuedUpdate();
+    for (const p of pipelines) health.queuedUpdate(p.family);
     metrics.recordQueuedSync();
     metrics.setPendingChanges(pending);
     runner.trigger();
   });
   // Upstream starts judging health when the sync loop starts.
-  health.updated();
+  for (const p of pipelines) health.updated(p.family);
   log.info(0, 'kube-proxy-ts starting', {
     mode: opts.proxyMode,
     node: opts.hostnameOverride,
@@ -240,11 +244,11 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     throw err;
   }
   listening = true;
-  health.queuedUpdate();
+  for (const p of pipelines) health.queuedUpdate(p.family);
   runner.triggerFull();
   // The canary: if our chains vanish (someone ran iptables -F, a firewall reload), resync in full.
   const canaryTimer = setInterval(() => {
-    void backend.canaryIntact().then(
+    void Promise.all(pipelines.map((p) => p.backend.canaryIntact())).then((all) => all.every(Boolean)).then(
       (intact) => {
         if (intact) return;
         log.warn('our iptables chains were flushed or deleted by someone else; doing a full sync', { canary: 'KUBE-PROXY-CANARY' });
@@ -253,7 +257,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       (err: Error) => log.info(2, 'canary check failed', { err: err.message }),
     );
   }, Math.min(opts.syncPeriodMs, CANARY_INTERVAL_MS));
-  log.info(0, 'initial state loaded; syncing', { services: store.serviceCount });
+  log.info(0, 'initial state loaded; syncing', { services: stores.serviceCount, families: pipelines.map((p) => p.family).join(',') });
   return {
     ready,
     healthz,

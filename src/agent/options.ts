@@ -26,7 +26,10 @@ export interface AgentOptions {
   master?: string;
   serviceProxyName?: string;
   hostnameOverride: string;
+  /** The pods' IPv4 CIDR. */
   clusterCIDR?: string;
+  /** The pods' IPv6 CIDR (dual-stack). */
+  clusterCIDR6?: string;
   masqueradeAll: boolean;
   masqueradeBit: number;
   syncPeriodMs: number;
@@ -57,7 +60,7 @@ function buildCommand(): Command {
     .option('--manifests <dir>', "instead of an API server, read Services, EndpointSlices and Nodes from this directory's YAML/JSON files and watch it")
     .addOption(new Option('--proxy-mode <mode>', 'which proxy mode to use').choices(MODES).default('iptables'))
     .option('--hostname-override <name>', "this node's name, as in the Node object and endpoints' nodeName (default: the host name)")
-    .option('--cluster-cidr <cidr>', "the pods' CIDR; traffic to ClusterIPs from outside it is masqueraded")
+    .option('--cluster-cidr <cidr>', "the pods' CIDR (dual-stack: IPv4,IPv6); traffic to ClusterIPs from outside it is masqueraded")
     .option('--masquerade-all', 'masquerade all traffic sent to a ClusterIP')
     .option('--iptables-masquerade-bit <bit>', 'the fwmark bit (0-31) that marks packets to masquerade', '14')
     .option('--iptables-sync-period <duration>', 'the longest time between two full syncs (e.g. 30s, 1m)', '30s')
@@ -199,6 +202,7 @@ function resolve(cmd: Command): { options: AgentOptions; warnings: string[] } {
     ...(typeof raw.serviceProxyName === 'string' ? { serviceProxyName: raw.serviceProxyName } : {}),
     hostnameOverride: st.hostnameOverride ?? hostname().trim().toLowerCase(),
     ...(st.clusterCIDR !== undefined ? { clusterCIDR: st.clusterCIDR } : {}),
+    ...(st.clusterCIDR6 !== undefined ? { clusterCIDR6: st.clusterCIDR6 } : {}),
     masqueradeAll: st.masqueradeAll,
     masqueradeBit: st.masqueradeBit,
     syncPeriodMs: st.syncPeriodMs,

@@ -74,7 +74,12 @@ const agent = startAgentInNode(topo, [
 t.teardown(() => agent.stop('SIGKILL'));
 await agent.waitForSyncs(1, 20_000);
 
-const save = async (): Promise<string> => (await topo.exec(topo.nodeNs, ['iptables-save'], { check: true })).stdout;
+/** iptables-save of the node, without its timestamped comment lines. */
+const save = async (): Promise<string> =>
+  (await topo.exec(topo.nodeNs, ['iptables-save'], { check: true })).stdout
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
 async function waitForRules(pred: (s: string) => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {

@@ -844,7 +844,6 @@ function notImplementedWarnings(c: KubeProxyConfig, source: string): string[] {
   // clusterCIDR is implemented for IPv4 only so far.
   if (c.clusterCIDR !== '') {
     const r = parseClusterCIDRs(c.clusterCIDR);
-    if (!('problem' in r) && r.ipv6) warn('clusterCIDR', `the IPv6 CIDR ${r.ipv6} is ignored: kube-proxy-ts implements IPv4 only so far`);
   }
   return out;
 }

@@ -74,8 +74,10 @@ export interface ExplicitFlags {
 /** What kube-proxy-ts runs with. */
 export interface EffectiveSettings {
   mode: 'iptables';
-  /** The IPv4 cluster CIDR (canonical), if any; an IPv6 one is not used yet. */
+  /** The IPv4 cluster CIDR (canonical), if any. */
   clusterCIDR: string | undefined;
+  /** The IPv6 cluster CIDR (canonical), if any (dual-stack: `--cluster-cidr=v4,v6`). */
+  clusterCIDR6: string | undefined;
   /** Trimmed and lower-cased; undefined means "use the host name". */
   hostnameOverride: string | undefined;
   masqueradeAll: boolean;
@@ -189,17 +191,18 @@ export function mergeConfig(file: KubeProxyConfig | undefined, flags: ExplicitFl
   }
 
   let clusterCIDR: string | undefined;
+  let clusterCIDR6: string | undefined;
   if (config.clusterCIDR !== '') {
     const r = parseClusterCIDRs(config.clusterCIDR);
     if ('problem' in r) throw new ConfigError(file ? 'config file' : COMMAND_LINE, { field: file ? 'clusterCIDR' : '--cluster-cidr', message: r.problem });
     clusterCIDR = r.ipv4;
-    // A file's IPv6 CIDR is already reported by loadKubeProxyConfig; the flag's is reported here.
-    if (r.ipv6 && !file) warnings.push(`--cluster-cidr: the IPv6 CIDR ${r.ipv6} is ignored: kube-proxy-ts implements IPv4 only so far`);
+    clusterCIDR6 = r.ipv6;
   }
 
   const settings: EffectiveSettings = {
     mode: 'iptables',
     clusterCIDR,
+    clusterCIDR6,
     hostnameOverride,
     masqueradeAll: config.iptables.masqueradeAll,
     masqueradeBit: config.iptables.masqueradeBit ?? 14,

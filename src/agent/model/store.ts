@@ -9,7 +9,52 @@
 import { buildServicePorts } from './service-ports.js';
 import type { ChangeKind, ChangeSet, EndpointSlice, IPFamily, NodeInfo, Service, ServicePort, Snapshot } from './types.js';
 
-export class ClusterStore {
+/** What sources write to: one store, or several (one per address family). */
+export interface ClusterSink {
+  readonly nodeName: string;
+  upsertService(svc: Service): void;
+  deleteService(namespace: string, name: string): void;
+  upsertSlice(slice: EndpointSlice): void;
+  deleteSlice(namespace: string, name: string): void;
+  setNode(node: NodeInfo | undefined): void;
+}
+
+/** Fans every change out to one store per address family. */
+export class FamilyStores implements ClusterSink {
+  constructor(readonly stores: readonly ClusterStore[]) {
+    if (stores.length === 0) throw new Error('FamilyStores needs at least one store');
+  }
+
+  get nodeName(): string {
+    return this.stores[0]!.nodeName;
+  }
+
+  get serviceCount(): number {
+    return this.stores[0]!.serviceCount;
+  }
+
+  upsertService(svc: Service): void {
+    for (const s of this.stores) s.upsertService(svc);
+  }
+
+  deleteService(namespace: string, name: string): void {
+    for (const s of this.stores) s.deleteService(namespace, name);
+  }
+
+  upsertSlice(slice: EndpointSlice): void {
+    for (const s of this.stores) s.upsertSlice(slice);
+  }
+
+  deleteSlice(namespace: string, name: string): void {
+    for (const s of this.stores) s.deleteSlice(namespace, name);
+  }
+
+  setNode(node: NodeInfo | undefined): void {
+    for (const s of this.stores) s.setNode(node);
+  }
+}
+
+export class ClusterStore implements ClusterSink {
   private readonly services = new Map<string, Service>();
   /** service `ns/name` → slice name → slice */
   private readonly slices = new Map<string, Map<string, EndpointSlice>>();

@@ -10,6 +10,7 @@ import type {
   IPFamily,
   NodeInfo,
   Protocol,
+  TrafficDistribution,
   Service,
   ServicePortSpec,
   ServiceType,
@@ -17,11 +18,15 @@ import type {
   SlicePort,
   TrafficPolicy,
 } from '../model/types.js';
+import { ZONE_LABEL } from '../model/types.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+export const TOPOLOGY_MODE_ANNOTATION = 'service.kubernetes.io/topology-mode';
+/** Deprecated since 1.27; takes precedence over topology-mode when both are set, as upstream. */
+export const TOPOLOGY_AWARE_HINTS_ANNOTATION = 'service.kubernetes.io/topology-aware-hints';
 
 class Invalid extends Error {}
 
@@ -233,6 +238,8 @@ export function validateService(input: unknown): Validated<Service> {
     const etp: TrafficPolicy = oneOf(spec.externalTrafficPolicy, 'spec.externalTrafficPolicy', POLICIES, 'Cluster');
     const itp: TrafficPolicy = oneOf(spec.internalTrafficPolicy, 'spec.internalTrafficPolicy', POLICIES, 'Cluster');
     const hc = port(spec.healthCheckNodePort, 'spec.healthCheckNodePort', true);
+    const trafficDistribution = trafficDistributionOf(spec.trafficDistribution);
+    const topologyMode = md.annotations[TOPOLOGY_AWARE_HINTS_ANNOTATION] ?? md.annotations[TOPOLOGY_MODE_ANNOTATION] ?? '';
     return {
       namespace: md.namespace,
       name,
@@ -248,7 +255,37 @@ export function validateService(input: unknown): Validated<Service> {
       sessionAffinityTimeoutSeconds: timeout,
       healthCheckNodePort: hc,
       ports,
+      ...(trafficDistribution !== '' ? { trafficDistribution } : {}),
+      ...(topologyMode !== '' ? { topologyMode } : {}),
     };
+  });
+}
+
+const TRAFFIC_DISTRIBUTION = /^[A-Za-z][A-Za-z0-9]{0,62}$/;
+
+/**
+ * `spec.trafficDistribution`: a string. Values other than the known ones
+ * (PreferClose, PreferSameZone, PreferSameNode) are kept, not refused: a newer
+ * API server may add values, and the field only reaches kube-proxy through the
+ * hints the EndpointSlice controller writes. Anything that is not a plain
+ * identifier is refused.
+ */
+function trafficDistributionOf(v: unknown): TrafficDistribution {
+  const s = str(v, 'spec.trafficDistribution');
+  if (s !== '' && !TRAFFIC_DISTRIBUTION.test(s)) fail(`spec.trafficDistribution: ${JSON.stringify(s)} is not a valid value`);
+  return s;
+}
+
+/** Label-value syntax, as the API server requires of zone and node names in hints. */
+const HINT_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,251}[A-Za-z0-9])?$/;
+
+function hintNames(v: unknown, field: string): string[] {
+  return arr(v, field).map((z, k) => {
+    const f = `${field}[${k}].name`;
+    const name = str(obj(z, `${field}[${k}]`).name, f);
+    if (name === '') fail(`${f}: required`);
+    if (!HINT_NAME.test(name)) fail(`${f}: ${JSON.stringify(name)} is not a valid name`);
+    return name;
   });
 }
 
@@ -286,8 +323,8 @@ export function validateEndpointSlice(input: unknown): Validated<EndpointSlice> 
         nodeName: str(e.nodeName, `${f}.nodeName`),
         zone: str(e.zone, `${f}.zone`),
         hints: {
-          forZones: arr(hints.forZones, `${f}.hints.forZones`).map((z, k) => str(obj(z, `${f}.hints.forZones[${k}]`).name, `${f}.hints.forZones[${k}].name`)),
-          forNodes: arr(hints.forNodes, `${f}.hints.forNodes`).map((z, k) => str(obj(z, `${f}.hints.forNodes[${k}]`).name, `${f}.hints.forNodes[${k}].name`)),
+          forZones: hintNames(hints.forZones, `${f}.hints.forZones`),
+          forNodes: hintNames(hints.forNodes, `${f}.hints.forNodes`),
         },
       };
     });
@@ -328,6 +365,7 @@ export function validateNode(input: unknown): Validated<NodeInfo> {
       if (!p) fail(`spec.podCIDRs[${i}]: ${JSON.stringify(c)} is not a valid CIDR`);
       return p.cidr;
     });
-    return { name, labels, addresses, podCIDRs };
+    const zone = labels[ZONE_LABEL] ?? '';
+    return { name, labels, addresses, podCIDRs, ...(zone !== '' ? { zone } : {}) };
   });
 }

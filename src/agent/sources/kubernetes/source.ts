@@ -12,7 +12,7 @@
 import { CoreV1Api, DiscoveryV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, KubernetesObject, V1EndpointSlice, V1Node, V1Service, V1ServiceCIDR } from '@kubernetes/client-node';
 import type { Logger } from '../../log.js';
-import type { ClusterStore } from '../../model/store.js';
+import type { ClusterSink } from '../../model/store.js';
 import { describeObject, validateEndpointSlice, validateNode, validateService } from '../validate.js';
 import { Watched } from './watched.js';
 
@@ -26,7 +26,7 @@ export interface ServiceCIDRInfo {
 
 export interface KubernetesSourceOptions {
   kc: KubeConfig;
-  store: ClusterStore;
+  store: ClusterSink;
   log: Logger;
   /** When set, services labelled with this proxy name are proxied too (unlabelled ones always are). */
   serviceProxyName?: string;

@@ -7,14 +7,14 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import type { Logger } from '../../log.js';
-import type { ClusterStore } from '../../model/store.js';
+import type { ClusterSink } from '../../model/store.js';
 import type { EndpointSlice, NodeInfo, Service } from '../../model/types.js';
 import { loadManifests } from './load.js';
 import type { ManifestProblem } from './load.js';
 
 export interface ManifestsSourceOptions {
   dir: string;
-  store: ClusterStore;
+  store: ClusterSink;
   log: Logger;
   /** Quiet time after a file event before re-reading, ms. */
   debounceMs?: number;
