@@ -10,7 +10,8 @@ import { ClusterStore, FamilyStores } from './model/store.js';
 import type { IPFamily } from './model/types.js';
 import { IptablesBackend } from '../backends/iptables/backend.js';
 import type { RenderConfig } from '../backends/iptables/render.js';
-import { execIptables, IPV6_COMMANDS } from '../backends/iptables/tool.js';
+import { execIptables } from '../backends/iptables/tool.js';
+import { commandsFor, detectVariant } from '../backends/iptables/variant.js';
 import type { IptablesTool } from '../backends/iptables/tool.js';
 
 export interface FamilyPipeline {
@@ -50,8 +51,14 @@ export async function resolveTools(tools: Tools, log: Logger): Promise<Map<IPFam
     if (tools.ip6tables) out.set('IPv6', tools.ip6tables);
     return out;
   }
-  out.set('IPv4', execIptables());
-  const v6 = tools.ip6tables ?? execIptables(IPV6_COMMANDS);
+  const detected = await detectVariant();
+  log.info(detected.variant === 'default' ? 2 : 0, 'iptables variant', {
+    use: detected.variant === 'default' ? 'iptables (system default)' : `iptables-${detected.variant}`,
+    legacyRules: detected.legacy,
+    nftRules: detected.nft,
+  });
+  out.set('IPv4', execIptables(commandsFor(detected.variant, 'IPv4')));
+  const v6 = tools.ip6tables ?? execIptables(commandsFor(detected.variant, 'IPv6'));
   try {
     await v6.chainExists('filter', 'INPUT');
     out.set('IPv6', v6);
