@@ -17,6 +17,9 @@ import { ProxyHealth, nodeHealthInfoFromObject } from './server/health.js';
 import { HealthzServer } from './server/healthz-server.js';
 import { MetricsServer } from './server/metrics-server.js';
 import { ProxyMetrics } from './server/metrics.js';
+import { ServiceHealthServer, healthCheckInputs } from './server/service-health.js';
+import { planConntrackCleanup, runConntrackCleanup } from './conntrack/index.js';
+import type { ServicePort } from './model/types.js';
 import { IptablesBackend } from '../backends/iptables/backend.js';
 import { RestoreError } from '../backends/iptables/tool.js';
 import type { IptablesTool } from '../backends/iptables/tool.js';
@@ -158,6 +161,9 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     throw err;
   }
 
+  const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log, nodeName: opts.hostnameOverride });
+  /** Per family, the service ports the kernel holds (the last applied snapshot), for conntrack cleanup. */
+  const applied = new Map<string, ReadonlyMap<string, ServicePort>>();
   let listening = false;
   const pending = { services: 0, endpoints: 0 };
   let markReady: () => void = () => undefined;
@@ -179,6 +185,13 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
           // A partial sync writes only part of the rules: the table totals are known after full syncs.
           for (const [table, n] of Object.entries(r.rulesByTable)) metrics.setIptablesRules(table, r.full ? { total: n, lastSync: n } : { lastSync: n }, p.family);
           for (const t of changes.triggerTimes) metrics.recordNetworkProgramming(t, now, p.family);
+          // UDP flows to endpoints that went away (or to services that just got one) would stay
+          // stuck in conntrack: delete them now that the new rules are in place.
+          const prev = applied.get(p.family) ?? new Map<string, ServicePort>();
+          const changed = r.full ? new Set([...prev.keys(), ...snapshot.servicePorts.keys()]) : changes.servicePorts;
+          applied.set(p.family, snapshot.servicePorts);
+          const deletions = planConntrackCleanup(prev, snapshot.servicePorts, changed);
+          if (deletions.length > 0) await runConntrackCleanup(deletions, { log, family: p.family });
           log.info(2, 'synced rules', {
             family: p.family,
             full: r.full,
@@ -198,6 +211,10 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       metrics.setPendingChanges({ services: 0, endpoints: 0 });
       pending.services = 0;
       pending.endpoints = 0;
+      // Health-check node ports of externalTrafficPolicy=Local services, over every family.
+      const { services, localEndpoints } = healthCheckInputs([...applied.values()].flatMap((m) => [...m.values()]));
+      await serviceHealth.syncServices(services);
+      serviceHealth.syncEndpoints(localEndpoints);
       markReady();
     },
     onError(err, retryInMs) {
@@ -233,7 +250,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     metrics: metricsServer.address ?? 'off',
   });
   const stopServers = async (): Promise<void> => {
-    await Promise.all([healthz.close(), metricsServer.close()]);
+    await Promise.all([healthz.close(), metricsServer.close(), serviceHealth.close()]);
   };
   try {
     await source.start();

@@ -12,6 +12,10 @@ function isExpected(err: unknown): err is Error {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === 'trace') {
+    const { runTraceCommand } = await import('./trace-command.js');
+    return runTraceCommand(process.argv.slice(3));
+  }
   const parsed = parseArgs(process.argv.slice(2));
   if (parsed.kind === 'exit') {
     (parsed.code === 0 ? process.stdout : process.stderr).write(parsed.output);

@@ -1,0 +1,295 @@
+/**
+ * `kube-proxy-ts trace`: where does this packet go, and why?
+ *
+ *   kube-proxy-ts trace --src IP --dst IP:PORT [--proto tcp|udp|sctp]
+ *       [--input FILE|-] [--local-addresses IP,IP] [--json]
+ *
+ * Reads the live rules of the current network namespace (`iptables-save`,
+ * or `ip6tables-save` for an IPv6 destination) or a saved dump (`--input`,
+ * `-` for stdin), learns this host's addresses from `ip -j addr` unless
+ * `--local-addresses` gives them, and follows the first packet of a new
+ * connection through the rules with the packet tracer (src/trace/iptables).
+ * A source that is one of the host's addresses is traced as sent by the host
+ * itself (OUTPUT …); any other as arriving on an interface (PREROUTING …).
+ *
+ * Prints the readable explanation (verdict, endpoints with probabilities,
+ * masquerade, chain-by-chain paths), or with `--json` one JSON object:
+ * `{ packet, rules, localAddresses, result }` where `result` is the tracer's
+ * TraceResult.
+ *
+ * Exit status: 0 when the packet was traced (whatever the verdict), 2 for bad
+ * arguments (the message names the flag), 1 when the rules (or the host's
+ * addresses) cannot be read or parsed.
+ */
+import { readFile } from 'node:fs/promises';
+import { Command, CommanderError, Option } from 'commander';
+import { execa } from 'execa';
+import type { IPFamily } from './model/types.js';
+import { parseIP } from './util/addr.js';
+import { formatTrace } from '../trace/iptables/format.js';
+import { parseIptablesRules } from '../trace/iptables/parse.js';
+import type { Ruleset } from '../trace/iptables/ruleset.js';
+import { tracePacket } from '../trace/iptables/trace.js';
+import type { TracePacket, TraceResult } from '../trace/iptables/trace.js';
+import { isLocalAddress, parseIp } from '../trace/iptables/values.js';
+
+export interface TraceCommandIO {
+  stdout(s: string): void;
+  stderr(s: string): void;
+  /** All of standard input (for `--input -`). */
+  readStdin(): Promise<string>;
+  readFile(path: string): Promise<string>;
+  /** Runs a command and resolves with its standard output; rejects with a readable Error on failure. */
+  run(file: string, args: string[]): Promise<string>;
+}
+
+export interface TraceCommandJSON {
+  packet: TracePacket & { family: IPFamily };
+  rules: { source: string };
+  localAddresses: string[];
+  result: TraceResult;
+}
+
+const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+
+class UsageError extends Error {}
+class InputError extends Error {}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : c);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export const defaultTraceIO: TraceCommandIO = {
+  stdout: (s) => void process.stdout.write(s),
+  stderr: (s) => void process.stderr.write(s),
+  readStdin: () => readAll(process.stdin),
+  readFile: (path) => readFile(path, 'utf8'),
+  async run(file, args) {
+    const r = await execa(file, args, { reject: false, stripFinalNewline: false, maxBuffer: 1024 * 1024 * 1024, stdin: 'ignore' });
+    if (r.exitCode === 0) return String(r.stdout);
+    const code = (r as { code?: unknown }).code;
+    if (code === 'ENOENT') throw new Error(`${file}: command not found`);
+    const err = String(r.stderr ?? '').trim().split('\n').slice(0, 3).join(' | ');
+    throw new Error(`${[file, ...args].join(' ')} failed${r.exitCode !== undefined ? ` (exit status ${r.exitCode})` : ''}: ${err || r.shortMessage}`);
+  },
+};
+
+function buildCommand(): Command {
+  return new Command('kube-proxy-ts trace')
+    .description(
+      'Follow the first packet of a new connection through the rules of this network namespace (or a saved dump) ' +
+        'and explain where it goes: verdict, endpoints and their probabilities, masquerade, and every rule on the way.',
+    )
+    .option('--src <ip>', "the packet's source address; one of this host's addresses means the host sends it, any other that it arrives from outside")
+    .option('--dst <ip:port>', "the packet's destination, IP:PORT or [IPv6]:PORT (e.g. a ClusterIP and its port, a node IP and a NodePort)")
+    .addOption(new Option('--proto <proto>', 'the transport protocol').choices(PROTOCOLS).default('tcp'))
+    .option('--input <file>', "trace a saved iptables-save dump instead of the live rules ('-' reads standard input); for a dump of another host, give its --local-addresses too")
+    .option('--local-addresses <ips>', "this host's addresses, comma-separated (default: read with `ip -j addr`)")
+    .option('--json', 'print the trace as JSON instead of the explanation', false)
+    .helpOption('-h, --help', 'show this help')
+    .allowExcessArguments(false)
+    .exitOverride();
+}
+
+interface Parsed {
+  src: string;
+  dst: string;
+  dport: number;
+  family: IPFamily;
+  proto: TracePacket['proto'];
+  input?: string;
+  localAddresses?: string[];
+  json: boolean;
+}
+
+function parseDestination(text: string): { ip: string; family: IPFamily; port: number } {
+  let host: string;
+  let port: string;
+  const bracket = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  if (bracket) {
+    host = bracket[1]!;
+    port = bracket[2]!;
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0) throw new UsageError(`--dst: ${JSON.stringify(text)} needs a port: IP:PORT, or [IPv6]:PORT`);
+    host = text.slice(0, colon);
+    port = text.slice(colon + 1);
+    if (host.includes(':')) throw new UsageError(`--dst: ${JSON.stringify(text)}: write an IPv6 destination in brackets, [IPv6]:PORT`);
+  }
+  const ip = parseIP(host);
+  if (!ip) throw new UsageError(`--dst: ${JSON.stringify(host)} is not an IP address`);
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw new UsageError(`--dst: port ${JSON.stringify(port)} must be a number from 1 to 65535`);
+  return { ip: ip.address, family: ip.family, port: Number(port) };
+}
+
+function validate(raw: Record<string, unknown>): Parsed {
+  const srcText = raw.src;
+  const dstText = raw.dst;
+  if (typeof srcText !== 'string') throw new UsageError("--src is required: the packet's source IP");
+  if (typeof dstText !== 'string') throw new UsageError("--dst is required: the packet's destination IP:PORT");
+  const src = parseIP(srcText);
+  if (!src) throw new UsageError(`--src: ${JSON.stringify(srcText)} is not an IP address`);
+  const dst = parseDestination(dstText);
+  if (src.family !== dst.family) throw new UsageError(`--src ${src.address} and --dst ${dstText} are not the same IP family`);
+  const parsed: Parsed = {
+    src: src.address,
+    dst: dst.ip,
+    dport: dst.port,
+    family: dst.family,
+    proto: raw.proto as TracePacket['proto'],
+    json: raw.json === true,
+  };
+  if (typeof raw.input === 'string') {
+    if (raw.input === '') throw new UsageError("--input: give a file name, or '-' for standard input");
+    parsed.input = raw.input;
+  }
+  if (typeof raw.localAddresses === 'string') {
+    const list = raw.localAddresses.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    parsed.localAddresses = list.map((a) => {
+      const ip = parseIP(a);
+      if (!ip) throw new UsageError(`--local-addresses: ${JSON.stringify(a)} is not an IP address`);
+      return ip.address;
+    });
+  }
+  return parsed;
+}
+
+/** This host's addresses from `ip -j addr` (every family, every interface). */
+export function addressesFromIpJson(text: string): string[] {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new InputError('cannot read the local addresses: `ip -j addr` did not print JSON');
+  }
+  const out: string[] = [];
+  for (const link of Array.isArray(data) ? data : []) {
+    const infos = (link as { addr_info?: unknown }).addr_info;
+    for (const info of Array.isArray(infos) ? infos : []) {
+      const ip = parseIP((info as { local?: unknown }).local);
+      if (ip && !out.includes(ip.address)) out.push(ip.address);
+    }
+  }
+  return out;
+}
+
+async function loadRules(p: Parsed, io: TraceCommandIO): Promise<{ rules: Ruleset; source: string }> {
+  let text: string;
+  let source: string;
+  if (p.input === '-') {
+    source = 'standard input';
+    try {
+      text = await io.readStdin();
+    } catch (err) {
+      throw new InputError(`cannot read the rules from standard input: ${(err as Error).message}`);
+    }
+  } else if (p.input !== undefined) {
+    source = p.input;
+    try {
+      text = await io.readFile(p.input);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw new InputError(`cannot read the rules from ${p.input}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    }
+  } else {
+    const tool = p.family === 'IPv6' ? 'ip6tables-save' : 'iptables-save';
+    source = `${tool} (the live rules of this network namespace)`;
+    try {
+      text = await io.run(tool, []);
+    } catch (err) {
+      throw new InputError(`cannot read the live rules: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return { rules: parseIptablesRules(text), source };
+  } catch (err) {
+    throw new InputError(`cannot parse the rules from ${source}: ${(err as Error).message}`);
+  }
+}
+
+async function localAddresses(p: Parsed, io: TraceCommandIO): Promise<string[]> {
+  if (p.localAddresses !== undefined) return p.localAddresses;
+  let text: string;
+  try {
+    text = await io.run('ip', ['-j', 'addr']);
+  } catch (err) {
+    throw new InputError(`cannot read the local addresses (give them with --local-addresses): ${(err as Error).message}`);
+  }
+  return addressesFromIpJson(text);
+}
+
+function describePacket(packet: TracePacket, source: string, local: string[]): string {
+  const dst = packet.dst.includes(':') ? `[${packet.dst}]:${packet.dport}` : `${packet.dst}:${packet.dport}`;
+  const how = packet.origin === 'local' ? 'sent by this host (OUTPUT, POSTROUTING)' : 'arriving from outside (PREROUTING, then INPUT or FORWARD)';
+  return [
+    `Packet: ${packet.proto} ${packet.src} → ${dst}, ${how}`,
+    `Rules: ${source}`,
+    `Local addresses: ${local.length > 0 ? local.join(', ') : '(none; loopback only)'}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Runs `kube-proxy-ts trace` with `argv` (the arguments after `trace`) and
+ * resolves with the exit status. Never rejects for the user's mistakes or
+ * unreadable input; messages go to `io.stderr`.
+ */
+export async function runTraceCommand(argv: string[], ioOverrides: Partial<TraceCommandIO> = {}): Promise<number> {
+  const io: TraceCommandIO = { ...defaultTraceIO, ...ioOverrides };
+  const cmd = buildCommand();
+  let out = '';
+  let err = '';
+  cmd.configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help') {
+        io.stdout(out);
+        return 0;
+      }
+      io.stderr(err || `${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+
+  let parsed: Parsed;
+  try {
+    parsed = validate(cmd.opts());
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`kube-proxy-ts trace: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+
+  try {
+    const [{ rules, source }, local] = await Promise.all([loadRules(parsed, io), localAddresses(parsed, io)]);
+    const localParsed = local.map((a) => parseIp(a));
+    const origin = isLocalAddress(parseIp(parsed.src), localParsed) ? 'local' : 'forward';
+    const packet: TracePacket = { origin, src: parsed.src, dst: parsed.dst, proto: parsed.proto, dport: parsed.dport };
+    let result: TraceResult;
+    try {
+      result = tracePacket(rules, packet, { localAddresses: local });
+    } catch (e) {
+      throw new InputError((e as Error).message);
+    }
+    if (parsed.json) {
+      const doc: TraceCommandJSON = { packet: { ...packet, family: parsed.family }, rules: { source }, localAddresses: local, result };
+      io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
+    } else {
+      io.stdout(describePacket(packet, source, local) + formatTrace(result));
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof InputError) {
+      io.stderr(`kube-proxy-ts trace: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
