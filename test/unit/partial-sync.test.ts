@@ -119,3 +119,29 @@ t.test('a failed partial restore leaves the recorded state alone, and the next f
   t.equal(r.full, true);
   t.match(tool.inputs.at(-1), /10\.244\.1\.3:8080/);
 });
+
+t.test('a change of the node\'s zone label or of large-cluster mode makes the sync full', async (t) => {
+  const store = new ClusterStore('node-1');
+  store.setNode({ name: 'node-1', labels: { 'topology.kubernetes.io/zone': 'a' }, addresses: ['203.0.113.1'], podCIDRs: [] });
+  store.upsertService(service({ name: 'a' }));
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
+  const tool = fakeIptables();
+  const backend = new IptablesBackend(tool, cfg);
+  let s = store.snapshot();
+  await backend.sync(s.snapshot, s.changes, { full: true });
+  store.commit(s.changes);
+
+  store.setNode({ name: 'node-1', labels: { 'topology.kubernetes.io/zone': 'b' }, addresses: ['203.0.113.1'], podCIDRs: [] });
+  s = store.snapshot();
+  t.equal((await backend.sync(s.snapshot, s.changes, { full: false })).full, true, 'zone changed: full');
+  store.commit(s.changes);
+
+  // 1,001 endpoints: upstream's large-cluster mode drops per-endpoint comments everywhere.
+  const many = Array.from({ length: 1001 }, (_, i) => ({ ip: `10.245.${Math.floor(i / 250)}.${(i % 250) + 1}` }));
+  store.upsertSlice(slice('a', many));
+  s = store.snapshot();
+  const r = await backend.sync(s.snapshot, s.changes, { full: false });
+  store.commit(s.changes);
+  t.equal(r.full, true, 'entering large-cluster mode: full');
+  t.notMatch(tool.inputs.at(-1), /ns\/a:http -> 10\.245/, 'no per-endpoint comments');
+});

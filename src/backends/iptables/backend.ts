@@ -17,9 +17,39 @@ import type { RenderedServicePort } from './render-service.js';
 import { missingJumps, parseSaved } from './saved-state.js';
 import type { IptablesTool } from './tool.js';
 
+/** Upstream's threshold: above this many endpoints in total, per-endpoint comments are left out. */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+const ZONE_LABEL = 'topology.kubernetes.io/zone';
+
+/**
+ * The render configuration for one sync: the static one plus what the
+ * snapshot says about this node (zone, primary IP) and the cluster's size.
+ * When it differs from the last sync's, every service port may render
+ * differently, so that sync must be full (as upstream does when the node's
+ * topology labels change).
+ */
+export function effectiveConfig(base: RenderConfig, snapshot: Snapshot): RenderConfig {
+  const family = base.family ?? 'IPv4';
+  let endpoints = 0;
+  for (const sp of snapshot.servicePorts.values()) endpoints += sp.endpoints.length;
+  const zone = snapshot.node?.labels[ZONE_LABEL];
+  const nodeIP = snapshot.node?.addresses.find((a) => a.includes(':') === (family === 'IPv6'));
+  return {
+    ...base,
+    largeClusterMode: endpoints > LARGE_CLUSTER_ENDPOINTS,
+    ...(zone !== undefined && base.nodeZone === undefined ? { nodeZone: zone } : {}),
+    ...(nodeIP !== undefined && base.nodeIP === undefined ? { nodeIP } : {}),
+  };
+}
+
+function sameConfig(a: RenderConfig, b: RenderConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
 export class IptablesBackend implements Backend {
   readonly mode = 'iptables';
-  private written: WrittenState | undefined;
+  private written: (WrittenState & { cfg: RenderConfig }) | undefined;
 
   constructor(
     private readonly tool: IptablesTool,
@@ -28,20 +58,21 @@ export class IptablesBackend implements Backend {
 
   /** Renders the input a full sync would apply, reading (never writing) the current state. */
   async plan(snapshot: Snapshot): Promise<RestoreInput> {
-    return (await this.planFull(snapshot)).input;
+    return (await this.planFull(snapshot, effectiveConfig(this.cfg, snapshot))).input;
   }
 
-  private async planFull(snapshot: Snapshot): Promise<{ input: RestoreInput; ports: Map<string, RenderedServicePort> }> {
+  private async planFull(snapshot: Snapshot, cfg: RenderConfig): Promise<{ input: RestoreInput; ports: Map<string, RenderedServicePort> }> {
     const state = parseSaved(await this.tool.save());
     const stale: string[] = [];
     for (const [table, chains] of state.chains) for (const c of chains) if (isServiceChain(c)) stale.push(`${table}/${c}`);
-    const ports = renderAll(snapshot, this.cfg);
-    return { input: renderFullFrom(ports, this.cfg, { missingJumps: missingJumps(state), staleServiceChains: stale }), ports };
+    const ports = renderAll(snapshot, cfg);
+    return { input: renderFullFrom(ports, cfg, { missingJumps: missingJumps(state), staleServiceChains: stale }), ports };
   }
 
   async sync(snapshot: Snapshot, changes: ChangeSet, opts: { full: boolean }): Promise<SyncResult> {
-    if (opts.full || !this.written) return this.syncFull(snapshot);
-    const plan = planPartial(this.written, changes.servicePorts, (k) => snapshot.servicePorts.get(k), this.cfg);
+    const cfg = effectiveConfig(this.cfg, snapshot);
+    if (opts.full || !this.written || !sameConfig(cfg, this.written.cfg)) return this.syncFull(snapshot, cfg);
+    const plan = planPartial(this.written, changes.servicePorts, (k) => snapshot.servicePorts.get(k), cfg);
     let toolMs = 0;
     if (!plan.empty) {
       const start = performance.now();
@@ -52,14 +83,14 @@ export class IptablesBackend implements Backend {
     return { full: false, bytes: plan.empty ? 0 : Buffer.byteLength(plan.input.text), rules: plan.input.ruleCount, rulesByTable: plan.input.rulesByTable, toolMs };
   }
 
-  private async syncFull(snapshot: Snapshot): Promise<SyncResult> {
+  private async syncFull(snapshot: Snapshot, cfg: RenderConfig): Promise<SyncResult> {
     // Until this succeeds, what the kernel holds is unknown: the next sync must be full too.
     this.written = undefined;
-    const { input, ports } = await this.planFull(snapshot);
+    const { input, ports } = await this.planFull(snapshot, cfg);
     const start = performance.now();
     await this.tool.restore(input.text);
     const toolMs = performance.now() - start;
-    this.written = { ports };
+    this.written = { ports, cfg };
     return { full: true, bytes: Buffer.byteLength(input.text), rules: input.ruleCount, rulesByTable: input.rulesByTable, toolMs };
   }
 
