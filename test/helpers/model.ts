@@ -1,6 +1,6 @@
 /** Builders for model objects in tests. */
 import { ClusterStore } from '../../src/agent/model/store.js';
-import type { Endpoint, EndpointSlice, Service, ServicePort, Snapshot } from '../../src/agent/model/types.js';
+import type { Endpoint, EndpointSlice, IPFamily, Service, ServicePort, Snapshot } from '../../src/agent/model/types.js';
 
 export function service(over: Partial<Service> & { name: string }): Service {
   return {
@@ -27,6 +27,11 @@ export interface EpSpec {
   serving?: boolean;
   terminating?: boolean;
   node?: string;
+  zone?: string;
+  /** hints.forZones */
+  forZones?: string[];
+  /** hints.forNodes */
+  forNodes?: string[];
 }
 
 export function slice(svcName: string, eps: EpSpec[], over: Partial<EndpointSlice> = {}): EndpointSlice {
@@ -42,8 +47,8 @@ export function slice(svcName: string, eps: EpSpec[], over: Partial<EndpointSlic
         addresses: [e.ip],
         conditions: { ready, serving: e.serving ?? ready, terminating: e.terminating ?? false },
         nodeName: e.node ?? 'node-1',
-        zone: '',
-        hints: { forZones: [], forNodes: [] },
+        zone: e.zone ?? '',
+        hints: { forZones: e.forZones ?? [], forNodes: e.forNodes ?? [] },
       };
     }),
     ...over,
@@ -54,9 +59,9 @@ export function endpoint(ip: string, over: Partial<Endpoint> = {}): Endpoint {
   return { address: ip, port: 8080, ready: true, serving: true, terminating: false, nodeName: 'node-1', zone: '', isLocal: true, ...over };
 }
 
-/** A snapshot of services and slices, built through the real store. */
-export function snapshotOf(services: Service[], slices: EndpointSlice[], nodeName = 'node-1'): Snapshot {
-  const store = new ClusterStore(nodeName);
+/** A snapshot of services and slices, built through the real store (of one address family). */
+export function snapshotOf(services: Service[], slices: EndpointSlice[], nodeName = 'node-1', family: IPFamily = 'IPv4'): Snapshot {
+  const store = new ClusterStore(nodeName, family);
   for (const s of services) store.upsertService(s);
   for (const s of slices) store.upsertSlice(s);
   return store.snapshot().snapshot;

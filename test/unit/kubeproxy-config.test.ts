@@ -253,7 +253,6 @@ bindAddress: 192.168.1.10
   const fields = warnings.map((w) => /^config\.conf: ([^:]+):/.exec(w)?.[1]);
   t.same([...fields].sort(), [
     'bindAddress',
-    'clusterCIDR',
     'conntrack.maxPerCore',
     'detectLocalMode',
     'featureGates',
@@ -268,7 +267,7 @@ bindAddress: 192.168.1.10
   t.match(about('ipvs.scheduler'), /"rr" is set, but only used in ipvs mode/);
   t.match(about('conntrack.maxPerCore'), /0 is set, but kube-proxy-ts does not tune conntrack/);
   t.match(about('featureGates'), /SomeGate=true/);
-  t.match(about('clusterCIDR'), /IPv6 CIDR fd00:10:244::\/56 is ignored/);
+  t.equal(about('clusterCIDR'), undefined, 'a dual-stack clusterCIDR is implemented: no warning');
   t.match(about('bindAddress'), /"192\.168\.1\.10" is set, but not implemented/);
   // Implemented fields never warn.
   const quiet = loadKubeProxyConfig(`${HEAD}mode: iptables\nhostnameOverride: node-1\niptables:\n  masqueradeAll: true\n  masqueradeBit: 5\n  syncPeriod: 10s\n  minSyncPeriod: 0s\nmetricsBindAddress: 0.0.0.0:10249\nclientConnection:\n  kubeconfig: /k\n  qps: 50\n  burst: 100\nconfigSyncPeriod: 1m\nbindAddress: "::"\ndetectLocalMode: ClusterCIDR\n`, 'config.conf');
@@ -329,7 +328,7 @@ t.test('merge without --config: defaults, then the flags passed', async (t) => {
   t.throws(() => mergeConfig(undefined, { hostnameOverride: '   ' }), /^command line: --hostname-override: must not be blank/);
   t.throws(() => mergeConfig(undefined, { masqueradeBit: 32 }), /^command line: --iptables-masquerade-bit: must be 0-31, got 32/);
   t.throws(() => mergeConfig(undefined, { proxyMode: 'ipvs' }), /^command line: --proxy-mode: "ipvs" .*not implemented yet/);
-  t.match(mergeConfig(undefined, { clusterCIDR: 'fd00::/48,10.0.0.0/8' }), { settings: { clusterCIDR: '10.0.0.0/8' }, warnings: [/--cluster-cidr: the IPv6 CIDR fd00::\/48 is ignored/] });
+  t.match(mergeConfig(undefined, { clusterCIDR: 'fd00::/48,10.0.0.0/8' }), { settings: { clusterCIDR: '10.0.0.0/8', clusterCIDR6: 'fd00::/48' }, warnings: [] });
 });
 
 t.test('merge with --config: the file wins, except --hostname-override and --v, field by field', async (t) => {

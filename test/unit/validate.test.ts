@@ -57,6 +57,10 @@ const badServices: Array<[string, Record<string, unknown>, RegExp]> = [
   ['bad source range', svc({ loadBalancerSourceRanges: ['10.0.0.0/33'] }), /loadBalancerSourceRanges\[0\]/],
   ['bad affinity timeout', svc({ sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } } }), /timeoutSeconds/],
   ['spec not an object', { metadata: { name: 'a' }, spec: [] }, /spec: must be an object/],
+  ['trafficDistribution not a string', svc({ trafficDistribution: 7 }), /spec\.trafficDistribution: must be a string/],
+  ['trafficDistribution with rule text', svc({ trafficDistribution: 'PreferClose -j ACCEPT' }), /spec\.trafficDistribution: .* is not a valid value/],
+  ['healthCheckNodePort out of range', svc({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 70000 }), /spec\.healthCheckNodePort/],
+  ['bad traffic policy', svc({ externalTrafficPolicy: 'Nearby' }), /spec\.externalTrafficPolicy/],
 ];
 for (const [what, input, reason] of badServices) {
   t.test(`invalid service: ${what}`, async (t) => {
@@ -65,6 +69,26 @@ for (const [what, input, reason] of badServices) {
     if (!r.ok) t.match(r.reason, reason);
   });
 }
+
+t.test('traffic distribution, the topology annotations and the health check port are carried', async (t) => {
+  const meta = (annotations: Record<string, string>) => ({ metadata: { namespace: 'ns', name: 'web', annotations } });
+  const base = { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports: [{ name: 'http', port: 80, nodePort: 30080 }] };
+  const r = validateService(svc({ ...base, trafficDistribution: 'PreferSameZone' }, meta({ 'service.kubernetes.io/topology-mode': 'Auto' })));
+  t.ok(r.ok);
+  if (!r.ok) return;
+  t.equal(r.value.trafficDistribution, 'PreferSameZone');
+  t.equal(r.value.topologyMode, 'Auto');
+  t.equal(r.value.healthCheckNodePort, 32000);
+  t.equal(r.value.externalTrafficPolicy, 'Local');
+  for (const v of ['PreferClose', 'PreferSameNode', 'SomethingNewer']) {
+    const x = validateService(svc({ trafficDistribution: v }));
+    t.ok(x.ok && x.value.trafficDistribution === v, `${v} is kept`);
+  }
+  const none = validateService(svc({}));
+  t.ok(none.ok && none.value.trafficDistribution === undefined && none.value.topologyMode === undefined, 'absent when not set');
+  const both = validateService(svc({}, meta({ 'service.kubernetes.io/topology-mode': 'Auto', 'service.kubernetes.io/topology-aware-hints': 'Disabled' })));
+  t.ok(both.ok && both.value.topologyMode === 'Disabled', 'the deprecated annotation takes precedence, as upstream');
+});
 
 const slice = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
   apiVersion: 'discovery.k8s.io/v1',
@@ -86,6 +110,16 @@ t.test('a valid slice: nil conditions mean ready and serving', async (t) => {
   t.equal(r.value.triggerTime, Date.parse('2026-01-01T00:00:00Z'));
 });
 
+t.test('hints are carried', async (t) => {
+  const r = validateEndpointSlice(slice({ endpoints: [{ addresses: ['10.244.1.2'], zone: 'zone-a', hints: { forZones: [{ name: 'zone-a' }, { name: 'zone-b' }], forNodes: [{ name: 'node-1.example' }] } }] }));
+  t.ok(r.ok);
+  if (!r.ok) return;
+  t.same(r.value.endpoints[0]!.hints, { forZones: ['zone-a', 'zone-b'], forNodes: ['node-1.example'] });
+  t.equal(r.value.endpoints[0]!.zone, 'zone-a');
+  const none = validateEndpointSlice(slice());
+  t.ok(none.ok && none.value.endpoints[0]!.hints.forZones.length === 0 && none.value.endpoints[0]!.hints.forNodes.length === 0);
+});
+
 t.test('serving defaults to ready when absent', async (t) => {
   const r = validateEndpointSlice(slice({ endpoints: [{ addresses: ['10.244.1.2'], conditions: { ready: false, terminating: true } }] }));
   t.ok(r.ok && !r.value.endpoints[0]!.conditions.serving && r.value.endpoints[0]!.conditions.terminating);
@@ -100,6 +134,10 @@ const badSlices: Array<[string, Record<string, unknown>, RegExp]> = [
   ['bad address type', slice({ addressType: 'IPX' }), /addressType/],
   ['FQDN slice', slice({ addressType: 'FQDN' }), /FQDN/],
   ['ready not a boolean', slice({ endpoints: [{ addresses: ['10.244.1.2'], conditions: { ready: 'yes' } }] }), /conditions\.ready/],
+  ['zone hint without a name', slice({ endpoints: [{ addresses: ['10.244.1.2'], hints: { forZones: [{}] } }] }), /hints\.forZones\[0\]\.name: required/],
+  ['zone hint with a bad name', slice({ endpoints: [{ addresses: ['10.244.1.2'], hints: { forZones: [{ name: 'a b' }] } }] }), /hints\.forZones\[0\]\.name: .*not a valid name/],
+  ['node hint not an object', slice({ endpoints: [{ addresses: ['10.244.1.2'], hints: { forNodes: ['node-1'] } }] }), /hints\.forNodes\[0\]: must be an object/],
+  ['hints not a list', slice({ endpoints: [{ addresses: ['10.244.1.2'], hints: { forZones: { name: 'a' } } }] }), /hints\.forZones: must be a list/],
 ];
 for (const [what, input, reason] of badSlices) {
   t.test(`invalid slice: ${what}`, async (t) => {
@@ -112,7 +150,9 @@ for (const [what, input, reason] of badSlices) {
 t.test('node facts', async (t) => {
   const r = validateNode({ metadata: { name: 'node-1', labels: { 'topology.kubernetes.io/zone': 'a' } }, spec: { podCIDRs: ['10.244.1.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '203.0.113.1' }, { type: 'Hostname', address: 'node-1' }] } });
   t.ok(r.ok);
-  if (r.ok) t.same(r.value, { name: 'node-1', labels: { 'topology.kubernetes.io/zone': 'a' }, addresses: ['203.0.113.1'], podCIDRs: ['10.244.1.0/24'] });
+  if (r.ok) t.same(r.value, { name: 'node-1', labels: { 'topology.kubernetes.io/zone': 'a' }, addresses: ['203.0.113.1'], podCIDRs: ['10.244.1.0/24'], zone: 'a' });
+  const unlabelled = validateNode({ metadata: { name: 'n' } });
+  t.ok(unlabelled.ok && unlabelled.value.zone === undefined, 'no zone label: no zone');
   const bad = validateNode({ metadata: { name: 'n' }, spec: { podCIDRs: ['10.244.1.0'] } });
   t.ok(!bad.ok && /podCIDRs\[0\]/.test(bad.reason));
 });

@@ -38,7 +38,10 @@ export function buildServicePorts(
     internalTrafficPolicy: svc.internalTrafficPolicy,
     sessionAffinity: svc.sessionAffinity,
     sessionAffinityTimeoutSeconds: svc.sessionAffinityTimeoutSeconds,
-    healthCheckNodePort: svc.healthCheckNodePort,
+    // Upstream NeedsHealthCheck: only a LoadBalancer with externalTrafficPolicy Local has one.
+    healthCheckNodePort: svc.type === 'LoadBalancer' && svc.externalTrafficPolicy === 'Local' ? svc.healthCheckNodePort : 0,
+    ...(svc.trafficDistribution ? { trafficDistribution: svc.trafficDistribution } : {}),
+    ...(svc.topologyMode ? { topologyMode: svc.topologyMode } : {}),
     endpoints: mergeEndpoints(familySlices, p.name, p.protocol, nodeName),
   }));
 }
@@ -65,6 +68,8 @@ function mergeEndpoints(slices: EndpointSlice[], portName: string, protocol: str
         nodeName: e.nodeName,
         zone: e.zone,
         isLocal: e.nodeName !== '' && e.nodeName === nodeName,
+        ...(e.hints.forZones.length > 0 ? { zoneHints: [...e.hints.forZones] } : {}),
+        ...(e.hints.forNodes.length > 0 ? { nodeHints: [...e.hints.forNodes] } : {}),
       };
       const prev = byKey.get(key);
       // The same endpoint in two slices (during a slice rebalance): prefer the ready copy.

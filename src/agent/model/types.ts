@@ -8,6 +8,16 @@ export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type IPFamily = 'IPv4' | 'IPv6';
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 export type TrafficPolicy = 'Cluster' | 'Local';
+/**
+ * Service `spec.trafficDistribution`. The known values are PreferClose,
+ * PreferSameZone and PreferSameNode; other strings are carried as given (a
+ * newer API server may add values; kube-proxy itself does not interpret the
+ * field, the EndpointSlice controller turns it into hints).
+ */
+export type TrafficDistribution = 'PreferClose' | 'PreferSameZone' | 'PreferSameNode' | (string & {});
+
+/** The Node label that names the node's zone. */
+export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
 /** `namespace/name`. */
 export type ServiceName = string;
@@ -29,6 +39,14 @@ export interface Service {
   sessionAffinityTimeoutSeconds: number;
   healthCheckNodePort: number;
   ports: ServicePortSpec[];
+  /** `spec.trafficDistribution`, '' or absent when not set. */
+  trafficDistribution?: TrafficDistribution;
+  /**
+   * The topology annotation: `service.kubernetes.io/topology-aware-hints`
+   * (deprecated, takes precedence as upstream) or else
+   * `service.kubernetes.io/topology-mode`; '' or absent when neither is set.
+   */
+  topologyMode?: string;
 }
 
 export interface ServicePortSpec {
@@ -80,6 +98,8 @@ export interface NodeInfo {
   labels: Record<string, string>;
   addresses: string[];
   podCIDRs: string[];
+  /** The `topology.kubernetes.io/zone` label ('' or absent when unlabelled). */
+  zone?: string;
 }
 
 /** One endpoint of one service port, after merging slices. */
@@ -92,6 +112,10 @@ export interface Endpoint {
   nodeName: string;
   zone: string;
   isLocal: boolean;
+  /** EndpointSlice `hints.forZones[].name`: the zones this endpoint is hinted for (absent: none). */
+  zoneHints?: string[];
+  /** EndpointSlice `hints.forNodes[].name`: the nodes this endpoint is hinted for (absent: none). */
+  nodeHints?: string[];
 }
 
 /**
@@ -118,7 +142,12 @@ export interface ServicePort {
   internalTrafficPolicy: TrafficPolicy;
   sessionAffinity: 'None' | 'ClientIP';
   sessionAffinityTimeoutSeconds: number;
+  /** The health check NodePort: non-zero only for a LoadBalancer with externalTrafficPolicy Local (upstream NeedsHealthCheck). */
   healthCheckNodePort: number;
+  /** The service's `spec.trafficDistribution` (informational: selection follows the endpoints' hints, as upstream). */
+  trafficDistribution?: TrafficDistribution;
+  /** The service's topology annotation (informational, as above). */
+  topologyMode?: string;
   /** Every known endpoint of this port (ready or not), de-duplicated, sorted. */
   endpoints: Endpoint[];
 }

@@ -4,11 +4,12 @@
  * chains are deleted by their exact saved spec, then our chains are flushed
  * and deleted. Pure.
  */
-import { isOwnedChain } from './names.js';
+import { ownedChainsIn } from './names.js';
 import type { SavedState } from './saved-state.js';
 
 export function renderCleanup(state: SavedState): string | undefined {
   const lines: string[] = [];
+  const isOwnedChain = ownedChainsIn(state.chains);
   for (const [table, chains] of state.chains) {
     const owned = [...chains].filter(isOwnedChain).sort();
     const refs = state.rules.filter((r) => r.table === table && !isOwnedChain(r.chain) && r.target !== undefined && isOwnedChain(r.target));

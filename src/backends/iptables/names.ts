@@ -56,6 +56,22 @@ export function isOwnedChain(name: string): boolean {
   return OWNED_FIXED.has(name) || SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p));
 }
 
+/** kubelet's own canary chain: where it exists, kubelet manages KUBE-FIREWALL. */
+export const KUBELET_CANARY_CHAIN = 'KUBE-KUBELET-CANARY';
+/** kubelet's anti-martian chain, which this agent also writes when it serves localhost NodePorts. */
+export const KUBELET_FIREWALL_CHAIN = 'KUBE-FIREWALL';
+
+/**
+ * Which chains cleanup may remove, given the saved state: ours by name, plus
+ * KUBE-FIREWALL when no kubelet manages it (no KUBE-KUBELET-CANARY in any
+ * table), i.e. when this agent created it. Upstream never removes it, because
+ * there it is always kubelet's too.
+ */
+export function ownedChainsIn(chainsByTable: ReadonlyMap<string, ReadonlySet<string>>): (name: string) => boolean {
+  const kubelet = [...chainsByTable.values()].some((cs) => cs.has(KUBELET_CANARY_CHAIN));
+  return (name) => isOwnedChain(name) || (!kubelet && name === KUBELET_FIREWALL_CHAIN);
+}
+
 export function isServiceChain(name: string): boolean {
   return SERVICE_CHAIN_PREFIXES.some((p) => name.startsWith(p));
 }
@@ -64,6 +80,7 @@ export interface JumpRule {
   table: 'filter' | 'nat';
   from: string;
   to: string;
+  /** '' for none. */
   comment: string;
   extra: string[];
 }
@@ -81,6 +98,10 @@ export const JUMP_RULES: readonly JumpRule[] = [
   { table: 'filter', from: 'INPUT', to: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
   { table: 'filter', from: 'OUTPUT', to: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
   { table: 'filter', from: 'FORWARD', to: 'KUBE-PROXY-FIREWALL', comment: 'kubernetes load balancer firewall', extra: NEW },
+  // kubelet's KUBE-FIREWALL (the localnet guard); upstream ensures these jumps too, without a
+  // comment, and never deletes them (the chain is not ours: cleanup leaves it).
+  { table: 'filter', from: 'INPUT', to: 'KUBE-FIREWALL', comment: '', extra: [] },
+  { table: 'filter', from: 'OUTPUT', to: 'KUBE-FIREWALL', comment: '', extra: [] },
   { table: 'nat', from: 'OUTPUT', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
   { table: 'nat', from: 'PREROUTING', to: 'KUBE-SERVICES', comment: 'kubernetes service portals', extra: [] },
   { table: 'nat', from: 'POSTROUTING', to: 'KUBE-POSTROUTING', comment: 'kubernetes postrouting rules', extra: [] },

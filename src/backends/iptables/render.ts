@@ -56,7 +56,8 @@ export interface FullRenderOptions {
 
 function jumpLine(j: JumpRule): string {
   const extra = j.extra.length > 0 ? `${j.extra.join(' ')} ` : '';
-  return `-I ${j.from} ${extra}${comment(j.comment)} -j ${j.to}`;
+  const note = j.comment !== '' ? `${comment(j.comment)} ` : '';
+  return `-I ${j.from} ${extra}${note}-j ${j.to}`;
 }
 
 /** Renders every service port of the snapshot, in key order. */

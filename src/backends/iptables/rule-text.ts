@@ -1,9 +1,19 @@
 /** Small pieces of iptables rule text shared by the renderers. Pure. */
 
-/** Quotes a comment for iptables-restore when it has spaces; comments come only from validated names. */
+/**
+ * Quotes a comment for iptables-restore when it has spaces; comments come
+ * only from validated names. An empty text means "no comment" and gives ''
+ * (e.g. the KUBE-FIREWALL jump rules, which upstream writes without one).
+ */
 export function comment(text: string): string {
   const safe = text.replace(/["\\]/g, '');
+  if (safe === '') return '';
   return /\s/.test(safe) ? `-m comment --comment "${safe}"` : `-m comment --comment ${safe}`;
+}
+
+/** Joins rule parts with single spaces, leaving out empty ones. */
+export function rule(...parts: string[]): string {
+  return parts.filter((p) => p !== '').join(' ');
 }
 
 export function markHex(bit: number): string {
@@ -13,4 +23,9 @@ export function markHex(bit: number): string {
 /** Upstream's probability text: 1/n with ten decimals. */
 export function probability(n: number): string {
   return (1 / n).toFixed(10);
+}
+
+/** The loopback network of a family: 127.0.0.0/8 or ::1/128. */
+export function loopbackCIDR(family: 'IPv4' | 'IPv6'): string {
+  return family === 'IPv6' ? '::1/128' : '127.0.0.0/8';
 }
