@@ -3,7 +3,7 @@
  *
  * Usage (inside a pod namespace):
  *   ip netns exec <pod-ns> node dist/scripts/netns/podserver.js --name pod-a \
- *       [--tcp-port 8080] [--udp-port 5353] [--host 0.0.0.0] [--exit-on-stdin-close]
+ *       [--tcp-port 8080] [--udp-port 5353] [--host ::] [--exit-on-stdin-close]
  *       [--probe-stdio]
  *
  * - TCP (HTTP/1.1) on --tcp-port: every request is answered `200` with body
@@ -14,6 +14,9 @@
  *   `GET /whoami` answers JSON `{"pod":..,"from":..,"fromPort":..}` instead.
  * - UDP on --udp-port: every datagram is answered with
  *     "<podname>\n<source ip>:<source port>\n"
+ * - Both listen on IPv4 and IPv6 (--host :: , one dual-stack socket each, the
+ *   default; 0.0.0.0 where IPv6 is unavailable). Source addresses are reported
+ *   as plain IPv4 (no ::ffff: prefix) or IPv6 text.
  *
  * Prints a single line `READY <tcpPort> <udpPort>` to stdout once both sockets
  * listen. Exits on SIGTERM/SIGINT and, with --exit-on-stdin-close (which the
@@ -39,7 +42,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { name: process.env.POD_NAME ?? 'pod', tcpPort: 8080, udpPort: 5353, host: '0.0.0.0', exitOnStdinClose: false, probeStdio: false };
+  const args: Args = { name: process.env.POD_NAME ?? 'pod', tcpPort: 8080, udpPort: 5353, host: '::', exitOnStdinClose: false, probeStdio: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -104,24 +107,43 @@ async function main(): Promise<void> {
   });
   server.keepAliveTimeout = 1000;
 
-  const udp = dgram.createSocket('udp4');
+  // '::' (the default) is one dual-stack socket per protocol: IPv4 peers appear
+  // as ::ffff:a.b.c.d (reported without the prefix). Where IPv6 is unavailable
+  // the default falls back to 0.0.0.0.
+  const listenTcp = (host: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      server.once('error', onError);
+      server.listen({ port: args.tcpPort, host, ipv6Only: false }, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+  const bindUdp = (host: string): Promise<dgram.Socket> =>
+    new Promise<dgram.Socket>((resolve, reject) => {
+      const sock = dgram.createSocket(host.includes(':') ? { type: 'udp6', ipv6Only: false } : { type: 'udp4' });
+      sock.once('error', (err) => {
+        sock.close();
+        reject(err);
+      });
+      sock.bind(args.udpPort, host, () => {
+        sock.removeAllListeners('error');
+        resolve(sock);
+      });
+    });
+  const noV6 = (err: unknown): boolean => ['EAFNOSUPPORT', 'EADDRNOTAVAIL'].includes((err as NodeJS.ErrnoException).code ?? '');
+  const defaultHost = !process.argv.includes('--host');
+  const [, udp] = await Promise.all([
+    listenTcp(args.host).catch((err: unknown) => (defaultHost && noV6(err) ? listenTcp('0.0.0.0') : Promise.reject(err))),
+    bindUdp(args.host).catch((err: unknown) => (defaultHost && noV6(err) ? bindUdp('0.0.0.0') : Promise.reject(err))),
+  ]);
   udp.on('message', (_msg, rinfo) => {
-    udp.send(`${args.name}\n${rinfo.address}:${rinfo.port}\n`, rinfo.port, rinfo.address);
+    // Answer to the peer's address exactly as received (mapped form on a dual-stack socket).
+    udp.send(`${args.name}\n${stripMapped(rinfo.address)}:${rinfo.port}\n`, rinfo.port, rinfo.address);
   });
   udp.on('error', (err) => {
     process.stderr.write(`podserver ${args.name}: udp error ${String(err)}\n`);
   });
-
-  await Promise.all([
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(args.tcpPort, args.host, () => resolve());
-    }),
-    new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(args.udpPort, args.host, () => resolve());
-    }),
-  ]);
 
   const shutdown = (): void => {
     server.close();

@@ -7,7 +7,8 @@
  *
  * One-shot CLI (prints one JSON ProbeResult, exit status 0 iff ok):
  *   ip netns exec <ns> node dist/scripts/netns/probe.js tcp|udp HOST PORT \
- *       [--timeout MS] [--bind LOCAL_IP] [--path /whoami]
+ *       [--timeout MS] [--bind LOCAL_IP] [--sport PORT] [--path /whoami]
+ * HOST may be IPv4 or IPv6 (the socket family follows it).
  * Serve mode (used by topology.ts): `probe.js --serve` prints `READY`, then
  * reads JSON lines `{"id":1,"proto":"tcp","host":..,"port":..,"timeoutMs":..}`
  * from stdin and writes `{"id":1,"result":<ProbeResult>}` lines to stdout,
@@ -18,12 +19,17 @@
  * on a *connected* socket and wait for the podserver's "<pod>\n<ip>:<port>\n".
  *
  * Error classification (`error` of a failed probe):
- *   'refused'          TCP RST or ICMP port-unreachable (ECONNREFUSED; for UDP
+ *   'refused'          TCP RST or ICMP(v6) port-unreachable (ECONNREFUSED; for UDP
  *                      the ICMP error is delivered on the connected socket).
  *                      Node-local UDP hitting a filter rule fails sendmsg() with
  *                      EPERM for both DROP and REJECT; that is ignored, so REJECT
  *                      still reads 'refused' (its ICMP arrives) and DROP 'timeout'.
- *                      Reported as soon as the kernel sees it (milliseconds).
+ *                      Reported as soon as the kernel sees it (milliseconds) --
+ *                      except IPv6 TCP refused by ICMPv6 (ip6tables REJECT's default
+ *                      icmp6-port-unreachable): the error for the first SYN arrives
+ *                      while connect() owns the socket and is dropped
+ *                      (TcpExtLockDroppedIcmps), so it reads 'refused' after the
+ *                      SYN retransmit, ~1 s. (RST, IPv4 and UDP are immediate.)
  *   'timeout'          nothing came back within timeoutMs (silent drop).
  *                      `phase` tells whether the TCP handshake completed.
  *   'reset'            connection reset after it was established.
@@ -48,6 +54,13 @@ export interface ProbeOptions {
   timeoutMs?: number;
   /** Local address to bind the probing socket to (must exist in the namespace). */
   bind?: string;
+  /**
+   * Local (source) port, e.g. to send several UDP probes as one conntrack flow
+   * (default: an ephemeral port). Over TCP a fixed port is only reusable once
+   * the previous connection with it has left TIME_WAIT (the server closes
+   * first, so it usually is at once).
+   */
+  sourcePort?: number;
   /** HTTP path for TCP probes (default "/"). */
   path?: string;
 }
@@ -159,7 +172,12 @@ function tcpProbe(o: ProbeOptions, timeoutMs: number): Promise<ProbeResult> {
       finish({ ok: false, error: c.error, detail: c.detail, ms: elapsed(), phase });
     });
     try {
-      sock.connect({ host: o.host, port: o.port, ...(o.bind ? { localAddress: o.bind } : {}) });
+      sock.connect({
+        host: o.host,
+        port: o.port,
+        ...(o.bind ? { localAddress: o.bind } : {}),
+        ...(o.sourcePort ? { localPort: o.sourcePort } : {}),
+      });
     } catch (err) {
       const c = classify(err);
       finish({ ok: false, error: c.error, detail: c.detail, ms: elapsed(), phase });
@@ -172,7 +190,9 @@ function udpProbe(o: ProbeOptions, timeoutMs: number): Promise<ProbeResult> {
   const elapsed = (): number => Math.round(performance.now() - t0);
   return new Promise<ProbeResult>((resolve) => {
     let done = false;
-    const sock = dgram.createSocket('udp4');
+    // The socket's family follows the target (or the bound address): 'udp4' for IPv4, 'udp6' for IPv6.
+    const v6 = net.isIPv6(o.bind ?? o.host);
+    const sock = dgram.createSocket(v6 ? 'udp6' : 'udp4');
     const finish = (r: ProbeResult): void => {
       if (done) return;
       done = true;
@@ -216,7 +236,7 @@ function udpProbe(o: ProbeOptions, timeoutMs: number): Promise<ProbeResult> {
       });
     };
     try {
-      if (o.bind) sock.bind({ address: o.bind, port: 0 }, go);
+      if (o.bind || o.sourcePort) sock.bind({ port: o.sourcePort ?? 0, ...(o.bind ? { address: o.bind } : {}) }, go);
       else go();
     } catch (err) {
       fail(err);
@@ -281,7 +301,7 @@ async function cli(argv: string[]): Promise<void> {
   }
   const [proto, host, port, ...rest] = argv;
   if ((proto !== 'tcp' && proto !== 'udp') || !host || !port) {
-    process.stderr.write('usage: probe.js tcp|udp HOST PORT [--timeout MS] [--bind IP] [--path P] | probe.js --serve\n');
+    process.stderr.write('usage: probe.js tcp|udp HOST PORT [--timeout MS] [--bind IP] [--sport PORT] [--path P] | probe.js --serve\n');
     process.exit(2);
   }
   const o: ProbeOptions = { proto, host, port: Number(port) };
@@ -289,6 +309,7 @@ async function cli(argv: string[]): Promise<void> {
     const v = rest[i + 1];
     if (rest[i] === '--timeout') o.timeoutMs = Number(v);
     else if (rest[i] === '--bind') o.bind = v;
+    else if (rest[i] === '--sport') o.sourcePort = Number(v);
     else if (rest[i] === '--path') o.path = v;
     else {
       process.stderr.write(`probe: unknown argument ${rest[i]}\n`);

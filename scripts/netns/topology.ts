@@ -42,9 +42,34 @@
  *   (ClusterIPs) and 10.244.0.0/16 (pod IPs, as with BGP-advertised pod
  *   routes) via the node 203.0.113.1. NodePorts are reached on 203.0.113.1.
  * - Loopback is up in every namespace.
+ * - The client also holds extra source addresses (`extraClientIps`, default
+ *   203.0.113.3): secondary, so never its default source, but usable with
+ *   probe's `bind` (e.g. an allowed and a denied loadBalancerSourceRanges source).
+ * - Pods may claim another node (`nodeName`, default 'node-1'): metadata for
+ *   the EndpointSlices a test writes; they are wired exactly like the others.
+ * - Dual-stack (`ipv6: true`, or any pod giving `ip6`), on top of the above:
+ *
+ *     client eth0 2001:db8:1::2/64 (+ ::3, deprecated)   node eth0 2001:db8:1::1/64
+ *       fe80::2; routes 2001:db8:2::/64 (LB / external),    fe80::1; default via 2001:db8:1::2
+ *       fd00:10:96::/112 (services), fd00:10:244::/56       vpod<i>: fe80::1/64, fd00:10:244:ff::1/128,
+ *       (pods) via 2001:db8:1::1                             route <pod-ip6>/128 src fd00:10:244:ff::1
+ *     pod eth0 <pod-ip6>/128 (default fd00:10:244:A::B for 10.244.A.B), fe80::2/64,
+ *       default via fe80::1 dev eth0
+ *
+ *   No proxy_ndp is needed: the node-side veth really holds the pods' gateway
+ *   fe80::1 (link-local addresses are per link, so every vpod<i> has the same
+ *   one), and answers its neighbour solicitations itself; a /128 on the pod's
+ *   eth0 is answered by plain NDP as well. fd00:10:244:ff::1 plays the role of
+ *   10.244.255.1 (IPv6 MASQUERADE source towards pods, node-to-pod source).
+ *   Every IPv6 address is `nodad` and the automatic link-locals are off
+ *   (addrgenmode none; fixed fe80::1 / fe80::2 instead), so nothing waits for
+ *   duplicate address detection. Node sysctls: net.ipv6.conf.{all,default}.forwarding=1.
+ *   As with IPv4, hairpin traffic (pod -> service -> same pod) that is not
+ *   masqueraded times out. Unlike IPv4, a TCP connection refused by ICMPv6
+ *   (ip6tables REJECT's default) reads 'refused' only after ~1 s (see probe.ts).
  * - Each pod runs podserver (scripts/netns/podserver.ts): HTTP on TCP 8080 answering
  *   the pod name as body (+ headers X-Pod, X-Source-Ip, X-Source-Port), and UDP
- *   5353 answering "<pod>\n<src-ip>:<src-port>\n".
+ *   5353 answering "<pod>\n<src-ip>:<src-port>\n", both over IPv4 and IPv6.
  * - probe(ns, ...) runs a TCP/UDP probe from inside a namespace and tells
  *   'refused' (RST / ICMP port-unreachable, immediate) from 'timeout' (silent
  *   drop); see probe.ts. Probes are served by one long-lived process per
@@ -109,11 +134,105 @@ export const SERVICE_CIDR = '10.96.0.0/12';
 export const EXTERNAL_CIDR = '198.51.100.0/24';
 export const POD_TCP_PORT = 8080;
 export const POD_UDP_PORT = 5353;
+/** A second outside source address on the client (secondary: never its default source). */
+export const CLIENT_IP2 = '203.0.113.3';
+/** The node's name as the e2e tests pass it with --hostname-override; pods are on it unless they say otherwise. */
+export const NODE_NAME = 'node-1';
+
+// IPv6 (dual-stack topologies only: `ipv6: true`)
+/** Node's IPv6 address on the outside link. */
+export const NODE_IP6 = '2001:db8:1::1';
+/** The outside client's IPv6 address. */
+export const CLIENT_IP6 = '2001:db8:1::2';
+/** A second IPv6 source address on the client (deprecated, preferred_lft 0: only used when bound explicitly). */
+export const CLIENT_IP6_2 = '2001:db8:1::3';
+export const OUTSIDE_CIDR6 = '2001:db8:1::/64';
+/** Node-side IPv6 address on every pod veth: node's source towards pods / IPv6 MASQUERADE source. */
+export const NODE_POD_SIDE_IP6 = 'fd00:10:244:ff::1';
+/** Link-local gateway of the pods (fe80::1 on every node-side pod veth; answered by plain NDP). */
+export const POD_GATEWAY6 = 'fe80::1';
+/** The pods' own link-local address (fe80::2 on every pod eth0). */
+export const POD_LINK_LOCAL6 = 'fe80::2';
+export const CLUSTER_CIDR6 = 'fd00:10:244::/56';
+export const SERVICE_CIDR6 = 'fd00:10:96::/112';
+/** Where IPv6 LoadBalancer ingress IPs and externalIPs live (client routes it via the node). */
+export const EXTERNAL_CIDR6 = '2001:db8:2::/64';
+
+/**
+ * The IPv6 address a pod gets by default in a dual-stack topology: the decimal
+ * digits of its IPv4 address's last two octets written as hex groups,
+ * `10.244.A.B` -> `fd00:10:244:A::B` (e.g. 10.244.1.10 -> fd00:10:244:1::10),
+ * in canonical form.
+ */
+export function podIp6(ipv4: string): string {
+  const m = IPV4_RE.exec(ipv4);
+  if (!m) throw new Error(`invalid IPv4 address ${JSON.stringify(ipv4)}`);
+  const [, , c, d] = ipv4.split('.');
+  if (d === '0') throw new Error(`cannot derive an IPv6 address from ${ipv4} (last octet 0); give ip6 explicitly`);
+  const ip6 = canonicalIp6(`fd00:10:244:${c}::${d}`);
+  if (!ip6) throw new Error(`cannot derive an IPv6 address from ${ipv4}`);
+  return ip6;
+}
+
+/** Canonical (RFC 5952) text of an IPv6 address, or undefined if it is not one. */
+export function canonicalIp6(addr: string): string | undefined {
+  if (!net.isIPv6(addr) || addr.includes('%')) return undefined;
+  try {
+    return new URL(`http://[${addr}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+}
+
+function inIpv4Prefix24(addr: string, cidr24: string): boolean {
+  return addr.split('.').slice(0, 3).join('.') === cidr24.split('/')[0]!.split('.').slice(0, 3).join('.');
+}
+
+function inIp6Prefix64(addr: string, cidr64: string): boolean {
+  const expand = (a: string): string[] => {
+    const [head = '', tail] = a.split('::');
+    const h = head ? head.split(':') : [];
+    const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+    return [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t].map((g) => g.padStart(4, '0'));
+  };
+  return expand(addr).slice(0, 4).join(':') === expand(cidr64.split('/')[0]!).slice(0, 4).join(':');
+}
+
+export interface TopologyPodSpec {
+  name: string;
+  /** IPv4 address (/32, routed). */
+  ip: string;
+  /**
+   * IPv6 address (/128, routed) in a dual-stack topology; default podIp6(ip).
+   * Giving one makes the topology dual-stack.
+   */
+  ip6?: string;
+  /**
+   * The node this pod claims to run on, for the manifests (EndpointSlice
+   * `nodeName`), default NODE_NAME ('node-1'). Pure metadata: every pod is
+   * physically attached to the one node namespace, so a pod "on node-2" is
+   * reachable exactly like a local one (as it would be through the pod network).
+   */
+  nodeName?: string;
+}
 
 export interface TopologyOptions {
   /** Every namespace is named `<prefix>-...`. Letters, digits, '.', '_', '-'. */
   prefix: string;
-  pods: { name: string; ip: string }[];
+  pods: TopologyPodSpec[];
+  /**
+   * Dual-stack: IPv6 on the outside link (NODE_IP6 / CLIENT_IP6), on every pod
+   * (ip6, default podIp6(ip)), IPv6 forwarding on the node, IPv6 routes on the
+   * client. Default: true iff some pod gives `ip6`.
+   */
+  ipv6?: boolean;
+  /**
+   * More source addresses on the client, in 203.0.113.0/24 (or, dual-stack,
+   * 2001:db8:1::/64), e.g. to probe from an allowed and a denied source with
+   * probe's `bind`. Default [CLIENT_IP2] (+ [CLIENT_IP6_2] when dual-stack).
+   * They are never the client's default source address.
+   */
+  extraClientIps?: string[];
   /** Start podserver in every pod and wait until it listens (default true). */
   startPodServers?: boolean;
   /** Start the probe helpers of the node and client namespaces right away (default true). */
@@ -125,6 +244,10 @@ export interface TopologyOptions {
 export interface TopologyPod {
   name: string;
   ip: string;
+  /** IPv6 address, in a dual-stack topology only. */
+  ip6?: string;
+  /** The node it claims to run on (see TopologyPodSpec.nodeName). */
+  nodeName: string;
   /** The pod's network namespace. */
   ns: string;
   /** Name of the node-side veth inside the node namespace. */
@@ -165,6 +288,16 @@ export interface Topology {
   readonly clientIp: string;
   /** 10.244.255.1 — node's address on every pod veth (MASQUERADE source towards pods). */
   readonly nodePodSideIp: string;
+  /** Whether the topology is dual-stack. */
+  readonly ipv6: boolean;
+  /** 2001:db8:1::1 when dual-stack. */
+  readonly nodeIp6?: string;
+  /** 2001:db8:1::2 when dual-stack. */
+  readonly clientIp6?: string;
+  /** fd00:10:244:ff::1 when dual-stack — node's IPv6 address on every pod veth (IPv6 MASQUERADE source towards pods). */
+  readonly nodePodSideIp6?: string;
+  /** The client's extra source addresses (see TopologyOptions.extraClientIps). */
+  readonly extraClientIps: string[];
   /** All namespaces of this topology. */
   readonly namespaces: string[];
   pod(name: string): TopologyPod;
@@ -644,16 +777,25 @@ function describeLayout(t: {
   nodeNs: string;
   clientNs: string;
   pods: TopologyPod[];
+  ipv6: boolean;
+  extraClientIps: string[];
 }): string {
+  const extra = t.extraClientIps.length > 0 ? ` (+ ${t.extraClientIps.join(', ')})` : '';
   const lines = [
-    `client  ns ${t.clientNs}: eth0 ${CLIENT_IP}/24; routes ${EXTERNAL_CIDR}, ${SERVICE_CIDR}, ${CLUSTER_CIDR} via ${NODE_IP}`,
-    `node    ns ${t.nodeNs}: eth0 ${NODE_IP}/24, default via ${CLIENT_IP}; ip_forward=1;` +
-      ` ${NODE_POD_SIDE_IP}/32 on every pod veth (proxy_arp=1)`,
+    `client  ns ${t.clientNs}: eth0 ${CLIENT_IP}/24${t.ipv6 ? `, ${CLIENT_IP6}/64` : ''}${extra};` +
+      ` routes ${EXTERNAL_CIDR}, ${SERVICE_CIDR}, ${CLUSTER_CIDR} via ${NODE_IP}` +
+      (t.ipv6 ? `; ${EXTERNAL_CIDR6}, ${SERVICE_CIDR6}, ${CLUSTER_CIDR6} via ${NODE_IP6}` : ''),
+    `node    ns ${t.nodeNs}: eth0 ${NODE_IP}/24${t.ipv6 ? `, ${NODE_IP6}/64` : ''}, default via ${CLIENT_IP}` +
+      `${t.ipv6 ? ` and ${CLIENT_IP6}` : ''}; ip_forward=1${t.ipv6 ? ', ipv6 forwarding=1' : ''};` +
+      ` ${NODE_POD_SIDE_IP}/32 on every pod veth (proxy_arp=1)` +
+      (t.ipv6 ? `, ${NODE_POD_SIDE_IP6}/128 and ${POD_GATEWAY6}/64 too` : ''),
   ];
   for (const p of t.pods) {
+    const v6 = p.ip6 ? `, ${p.ip6}/128 default via ${POD_GATEWAY6}` : '';
     lines.push(
-      `pod     ns ${p.ns}: eth0 ${p.ip}/32 default via ${POD_GATEWAY} onlink; node side ${p.hostVeth}` +
-        ` (route ${p.ip}/32); podserver ${p.name} tcp/${POD_TCP_PORT} (HTTP) udp/${POD_UDP_PORT}`,
+      `pod     ns ${p.ns}: eth0 ${p.ip}/32 default via ${POD_GATEWAY} onlink${v6}; node side ${p.hostVeth}` +
+        ` (route ${p.ip}/32${p.ip6 ? `, ${p.ip6}/128` : ''}); podserver ${p.name} tcp/${POD_TCP_PORT} (HTTP) udp/${POD_UDP_PORT}` +
+        (p.nodeName !== NODE_NAME ? `; claims node ${p.nodeName}` : ''),
     );
   }
   return lines.join('\n');
@@ -666,24 +808,57 @@ const nsOwner = new Map<string, symbol>();
 export async function createTopology(opts: TopologyOptions): Promise<Topology> {
   const { prefix } = opts;
   if (!NAME_RE.test(prefix)) throw new Error(`invalid prefix ${JSON.stringify(prefix)}`);
+  const ipv6 = opts.ipv6 ?? opts.pods.some((p) => p.ip6 !== undefined);
   const seenNames = new Set<string>();
   const seenIps = new Set<string>();
+  const reserved = new Set([NODE_POD_SIDE_IP, NODE_IP, CLIENT_IP, NODE_POD_SIDE_IP6, NODE_IP6, CLIENT_IP6]);
+  const podIp6s: (string | undefined)[] = [];
   for (const p of opts.pods) {
     if (!NAME_RE.test(p.name)) throw new Error(`invalid pod name ${JSON.stringify(p.name)}`);
     if (!IPV4_RE.test(p.ip)) throw new Error(`invalid pod IP ${JSON.stringify(p.ip)} for ${p.name}`);
-    if (p.ip === NODE_POD_SIDE_IP) throw new Error(`pod IP ${p.ip} is reserved for the node`);
+    if (p.nodeName !== undefined && !NAME_RE.test(p.nodeName)) throw new Error(`invalid node name ${JSON.stringify(p.nodeName)} for ${p.name}`);
+    let ip6: string | undefined;
+    if (ipv6) {
+      ip6 = p.ip6 !== undefined ? canonicalIp6(p.ip6) : podIp6(p.ip);
+      if (!ip6 || ip6.startsWith('fe80:') || ip6 === '::' || ip6 === '::1') throw new Error(`invalid pod IPv6 ${JSON.stringify(p.ip6)} for ${p.name}`);
+    } else if (p.ip6 !== undefined) {
+      throw new Error(`pod ${p.name} has ip6 but the topology is not dual-stack (ipv6: false)`);
+    }
+    podIp6s.push(ip6);
+    for (const a of [p.ip, ip6]) {
+      if (a === undefined) continue;
+      if (reserved.has(a)) throw new Error(`pod IP ${a} is reserved for the node or the client`);
+      if (seenIps.has(a)) throw new Error(`duplicate pod IP ${a}`);
+      seenIps.add(a);
+    }
     if (seenNames.has(p.name)) throw new Error(`duplicate pod name ${p.name}`);
-    if (seenIps.has(p.ip)) throw new Error(`duplicate pod IP ${p.ip}`);
     seenNames.add(p.name);
-    seenIps.add(p.ip);
   }
   if (opts.pods.length > 9999) throw new Error('too many pods');
+
+  const extraClientIps = (opts.extraClientIps ?? (ipv6 ? [CLIENT_IP2, CLIENT_IP6_2] : [CLIENT_IP2])).map((a) => {
+    if (IPV4_RE.test(a)) {
+      if (!inIpv4Prefix24(a, OUTSIDE_CIDR)) throw new Error(`extra client IP ${a} is not in ${OUTSIDE_CIDR}`);
+      return a;
+    }
+    const c = canonicalIp6(a);
+    if (!c || !ipv6 || !inIp6Prefix64(c, OUTSIDE_CIDR6)) {
+      throw new Error(`extra client IP ${a} is not in ${OUTSIDE_CIDR}${ipv6 ? ` or ${OUTSIDE_CIDR6}` : ' (IPv6 needs ipv6: true)'}`);
+    }
+    return c;
+  });
+  for (const a of extraClientIps) {
+    if (reserved.has(a) || seenIps.has(a) || a.endsWith('.0') || a.endsWith('.255')) throw new Error(`extra client IP ${a} is reserved or taken`);
+    seenIps.add(a);
+  }
 
   const nodeNs = `${prefix}-node`;
   const clientNs = `${prefix}-client`;
   const pods: TopologyPod[] = opts.pods.map((p, i) => ({
     name: p.name,
     ip: p.ip,
+    ...(podIp6s[i] !== undefined ? { ip6: podIp6s[i] } : {}),
+    nodeName: p.nodeName ?? NODE_NAME,
     ns: `${prefix}-pod-${p.name}`,
     hostVeth: `vpod${i}`,
   }));
@@ -767,20 +942,40 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       : Promise.resolve([]);
 
     // 2. node side: outside link and all pod veths (created directly in the target namespaces)
+    // Dual-stack: every IPv6 address is added with `nodad` and the kernel's own
+    // link-local addresses are turned off (addrgenmode none) in favour of fixed
+    // ones, also `nodad`: duplicate address detection would otherwise keep each
+    // new address "tentative" (unusable: bind() fails with EADDRNOTAVAIL, no
+    // NDP answers) for about a second. The fixed link-locals are needed: the
+    // kernel sends a neighbour solicitation only from a link-local address of
+    // the interface (or from the packet's own source if that is on the
+    // interface), so without them forwarded packets towards a neighbour not yet
+    // resolved (e.g. the client's 2001:db8:1::3) are silently stuck.
     const nodeLines = [
       'link set lo up',
       `link add eth0 type veth peer name eth0 netns ${clientNs}`,
       `addr add ${NODE_IP}/24 dev eth0`,
+      ...(ipv6
+        ? ['link set eth0 addrgenmode none', `addr add fe80::1/64 dev eth0 nodad`, `addr add ${NODE_IP6}/64 dev eth0 nodad`]
+        : []),
       'link set eth0 up',
       `route add default via ${CLIENT_IP} dev eth0 onlink`,
+      ...(ipv6 ? [`route add ::/0 via ${CLIENT_IP6} dev eth0`] : []),
     ];
     for (const p of pods) {
       nodeLines.push(
         `link add ${p.hostVeth} type veth peer name eth0 netns ${p.ns}`,
         `addr add ${NODE_POD_SIDE_IP}/32 dev ${p.hostVeth}`,
-        `link set ${p.hostVeth} up`,
-        `route add ${p.ip}/32 dev ${p.hostVeth} scope link src ${NODE_POD_SIDE_IP}`,
       );
+      if (p.ip6) {
+        nodeLines.push(
+          `link set ${p.hostVeth} addrgenmode none`,
+          `addr add ${POD_GATEWAY6}/64 dev ${p.hostVeth} nodad`,
+          `addr add ${NODE_POD_SIDE_IP6}/128 dev ${p.hostVeth} nodad`,
+        );
+      }
+      nodeLines.push(`link set ${p.hostVeth} up`, `route add ${p.ip}/32 dev ${p.hostVeth} scope link src ${NODE_POD_SIDE_IP}`);
+      if (p.ip6) nodeLines.push(`route add ${p.ip6}/128 dev ${p.hostVeth} src ${NODE_POD_SIDE_IP6}`);
     }
     await ipBatch(nodeNs, nodeLines);
 
@@ -798,19 +993,39 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
         // proxy ARP answers are otherwise delayed by up to 0.8 s (random)
         `net.ipv4.neigh.${p.hostVeth}.proxy_delay=0`,
       ]),
+      // IPv6: forwarding on every interface (there is no rp_filter / send_redirects
+      // knob to turn off; nothing in this layout makes the node send a redirect
+      // except hairpin, which pods ignore).
+      ...(ipv6 ? ['net.ipv6.conf.all.forwarding=1', 'net.ipv6.conf.default.forwarding=1'] : []),
     ];
     const clientLines = [
       'link set lo up',
       `addr add ${CLIENT_IP}/24 dev eth0`,
+      // Secondary IPv4 addresses are never picked as a default source.
+      ...extraClientIps.filter((a) => !a.includes(':')).map((a) => `addr add ${a}/24 dev eth0`),
+      ...(ipv6
+        ? [
+            'link set eth0 addrgenmode none',
+            'addr add fe80::2/64 dev eth0 nodad',
+            `addr add ${CLIENT_IP6}/64 dev eth0 nodad`,
+            // Deprecated (preferred_lft 0): never a default source, still usable when bound.
+            ...extraClientIps.filter((a) => a.includes(':')).map((a) => `addr add ${a}/64 dev eth0 nodad preferred_lft 0`),
+          ]
+        : []),
       'link set eth0 up',
       ...[EXTERNAL_CIDR, SERVICE_CIDR, CLUSTER_CIDR].map((c) => `route add ${c} via ${NODE_IP} dev eth0 onlink`),
+      ...(ipv6 ? [EXTERNAL_CIDR6, SERVICE_CIDR6, CLUSTER_CIDR6].map((c) => `route add ${c} via ${NODE_IP6} dev eth0`) : []),
     ];
     const podLines = (p: TopologyPod): string[] => [
       'link set lo up',
       `addr add ${p.ip}/32 dev eth0`,
+      ...(p.ip6
+        ? ['link set eth0 addrgenmode none', `addr add ${POD_LINK_LOCAL6}/64 dev eth0 nodad`, `addr add ${p.ip6}/128 dev eth0 nodad`]
+        : []),
       'link set eth0 up',
       `route add ${POD_GATEWAY} dev eth0 scope link`,
       `route add default via ${POD_GATEWAY} dev eth0 onlink`,
+      ...(p.ip6 ? [`route add ::/0 via ${POD_GATEWAY6} dev eth0`] : []),
     ];
     await Promise.all([
       execInNs(nodeNs, ['sysctl', '-q', '-w', ...sysctls], { check: true }),
@@ -833,6 +1048,9 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
     nodeIp: NODE_IP,
     clientIp: CLIENT_IP,
     nodePodSideIp: NODE_POD_SIDE_IP,
+    ipv6,
+    ...(ipv6 ? { nodeIp6: NODE_IP6, clientIp6: CLIENT_IP6, nodePodSideIp6: NODE_POD_SIDE_IP6 } : {}),
+    extraClientIps,
     namespaces,
     pod(name: string): TopologyPod {
       const p = pods.find((x) => x.name === name);
@@ -881,7 +1099,7 @@ export async function createTopology(opts: TopologyOptions): Promise<Topology> {
       );
     },
     describe(): string {
-      return describeLayout({ nodeNs, clientNs, pods });
+      return describeLayout({ nodeNs, clientNs, pods, ipv6, extraClientIps });
     },
     destroy,
   };

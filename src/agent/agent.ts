@@ -6,7 +6,7 @@
 import type { AgentOptions } from './options.js';
 import type { Logger } from './log.js';
 import type { ClusterSink } from './model/store.js';
-import { makePipelines, resolveTools } from './pipeline.js';
+import { addressesForNodePorts, enableRouteLocalnet, makePipelines, resolveTools } from './pipeline.js';
 import type { ChangeKind } from './model/types.js';
 import { ManifestsSource } from './sources/manifests/source.js';
 import { KubernetesSource } from './sources/kubernetes/source.js';
@@ -101,7 +101,8 @@ export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<n
     return 0;
   }
   const dryTools = opts.dryRun ? new Map([...tools].map(([f, t]) => [f, dryRunTool(t, log)])) : tools;
-  const { pipelines, stores } = makePipelines(opts, dryTools);
+  const { pipelines, stores } = makePipelines(opts, dryTools, await addressesForNodePorts(opts, log));
+  if (!opts.dryRun && !deps.iptables) await enableRouteLocalnet(opts, log);
   const { source, kube } = makeSource(opts, stores, log);
   try {
     await source.start();
@@ -148,7 +149,9 @@ export interface RunningAgent {
 /** Starts the long-running agent. */
 export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
   const { log } = deps;
-  const { pipelines, stores } = makePipelines(opts, await resolveTools(deps, log));
+  const { pipelines, stores } = makePipelines(opts, await resolveTools(deps, log), await addressesForNodePorts(opts, log));
+  // Only with the real tools: injected ones (tests) must not touch this host's sysctls.
+  if (!deps.iptables) await enableRouteLocalnet(opts, log);
   const health = ProxyHealth.forSyncPeriod(opts.syncPeriodMs);
   const metrics = new ProxyMetrics({ mode: 'iptables' });
   const healthz = new HealthzServer({ health, metrics });

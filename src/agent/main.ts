@@ -16,6 +16,8 @@ async function main(): Promise<number> {
     const { runTraceCommand } = await import('./trace-command.js');
     return runTraceCommand(process.argv.slice(3));
   }
+  // `bench`: the sync benchmark (src/bench/bench-command.ts), loaded only when asked for.
+  if (process.argv[2] === 'bench') return (await import('../bench/bench-command.js')).runBenchCommand(process.argv.slice(3));
   const parsed = parseArgs(process.argv.slice(2));
   if (parsed.kind === 'exit') {
     (parsed.code === 0 ? process.stdout : process.stderr).write(parsed.output);

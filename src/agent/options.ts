@@ -34,6 +34,10 @@ export interface AgentOptions {
   masqueradeBit: number;
   syncPeriodMs: number;
   minSyncPeriodMs: number;
+  /** CIDRs or `primary` NodePorts are accepted on; empty: every local address. */
+  nodePortAddresses: string[];
+  /** NodePorts on 127.0.0.0/8 (with route_localnet), IPv4 only. */
+  localhostNodePorts: boolean;
   /** `host:port`, or '' when disabled. */
   healthzBindAddress: string;
   metricsBindAddress: string;
@@ -65,6 +69,8 @@ function buildCommand(): Command {
     .option('--iptables-masquerade-bit <bit>', 'the fwmark bit (0-31) that marks packets to masquerade', '14')
     .option('--iptables-sync-period <duration>', 'the longest time between two full syncs (e.g. 30s, 1m)', '30s')
     .option('--iptables-min-sync-period <duration>', 'the shortest time between two syncs: changes arriving faster are coalesced', '1s')
+    .option('--nodeport-addresses <cidrs>', "comma-separated CIDRs (or 'primary') of the node addresses NodePorts are accepted on (default: every local address)")
+    .option('--iptables-localhost-nodeports [bool]', 'accept NodePort connections to 127.0.0.1 (IPv4; sets route_localnet)', 'true')
     .option('--healthz-bind-address <host:port>', "where /healthz and /livez are served; '' disables", '0.0.0.0:10256')
     .option('--metrics-bind-address <host:port>', "where /metrics is served; '' disables", '127.0.0.1:10249')
     .option('--kube-api-qps <qps>', 'accepted for compatibility (watches are not rate limited)', '5')
@@ -149,6 +155,12 @@ function explicitFlags(cmd: Command, raw: Raw): ExplicitFlags {
   if (given('kubeApiBurst')) flags.kubeAPIBurst = integer('kube-api-burst', s('kubeApiBurst'), 0, 1_000_000);
   if (given('configSyncPeriod')) flags.configSyncPeriodMs = duration('config-sync-period', s('configSyncPeriod'));
   if (given('v')) flags.verbosity = integer('v', s('v'), 0, 10);
+  if (given('nodeportAddresses')) flags.nodePortAddresses = s('nodeportAddresses').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (given('iptablesLocalhostNodeports')) {
+    const v = raw.iptablesLocalhostNodeports;
+    if (v !== true && v !== 'true' && v !== 'false') throw new UsageError(`--iptables-localhost-nodeports: must be true or false, got ${JSON.stringify(v)}`);
+    flags.localhostNodePorts = v !== 'false';
+  }
   return flags;
 }
 
@@ -207,6 +219,8 @@ function resolve(cmd: Command): { options: AgentOptions; warnings: string[] } {
     masqueradeBit: st.masqueradeBit,
     syncPeriodMs: st.syncPeriodMs,
     minSyncPeriodMs: st.minSyncPeriodMs,
+    nodePortAddresses: st.nodePortAddresses,
+    localhostNodePorts: st.localhostNodePorts,
     healthzBindAddress: st.healthzBindAddress,
     metricsBindAddress: st.metricsBindAddress,
     once: raw.once === true,

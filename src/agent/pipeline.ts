@@ -12,6 +12,9 @@ import { IptablesBackend } from '../backends/iptables/backend.js';
 import type { RenderConfig } from '../backends/iptables/render.js';
 import { execIptables } from '../backends/iptables/tool.js';
 import { commandsFor, detectVariant } from '../backends/iptables/variant.js';
+import { localhostNodePortsEnabled } from '../backends/iptables/layout.js';
+import { localAddresses } from './util/local-addresses.js';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { IptablesTool } from '../backends/iptables/tool.js';
 
 export interface FamilyPipeline {
@@ -27,7 +30,7 @@ export interface Tools {
   ip6tables?: IptablesTool;
 }
 
-export function renderConfigFor(opts: AgentOptions, family: IPFamily): RenderConfig {
+export function renderConfigFor(opts: AgentOptions, family: IPFamily, localAddresses: readonly string[] = []): RenderConfig {
   const cidr = family === 'IPv4' ? opts.clusterCIDR : opts.clusterCIDR6;
   return {
     family,
@@ -36,6 +39,8 @@ export function renderConfigFor(opts: AgentOptions, family: IPFamily): RenderCon
     masqueradeBit: opts.masqueradeBit,
     randomFully: true,
     nodeName: opts.hostnameOverride,
+    localhostNodePorts: opts.localhostNodePorts,
+    ...(opts.nodePortAddresses.length > 0 ? { nodePortSpec: { spec: opts.nodePortAddresses, localAddresses } } : {}),
   };
 }
 
@@ -44,6 +49,34 @@ export function renderConfigFor(opts: AgentOptions, family: IPFamily): RenderCon
  * iptables always, and ip6tables when it runs on this host (as upstream,
  * which proxies IPv6 only where the node supports it).
  */
+/**
+ * Upstream sets net.ipv4.conf.all.route_localnet=1 when NodePorts are
+ * accepted on 127.0.0.1 (and guards it with the KUBE-FIREWALL rule that drops
+ * martian packets to 127.0.0.0/8 from outside).
+ */
+export async function enableRouteLocalnet(opts: AgentOptions, log: Logger): Promise<void> {
+  if (!localhostNodePortsEnabled(renderConfigFor(opts, 'IPv4', []))) return;
+  const path = '/proc/sys/net/ipv4/conf/all/route_localnet';
+  try {
+    if ((await readFile(path, 'utf8')).trim() === '1') return;
+    await writeFile(path, '1');
+    log.info(0, 'set sysctl for localhost NodePorts', { sysctl: 'net.ipv4.conf.all.route_localnet', value: 1 });
+  } catch (err) {
+    log.warn('cannot set net.ipv4.conf.all.route_localnet=1: NodePorts on 127.0.0.1 will not work', { err: (err as Error).message });
+  }
+}
+
+/** This host's addresses, when --nodeport-addresses needs them. */
+export async function addressesForNodePorts(opts: AgentOptions, log: Logger): Promise<string[]> {
+  if (opts.nodePortAddresses.length === 0 || opts.nodePortAddresses.includes('primary')) return [];
+  try {
+    return await localAddresses();
+  } catch (err) {
+    log.warn('cannot list local addresses for --nodeport-addresses; NodePorts will be accepted on none of them', { err: (err as Error).message });
+    return [];
+  }
+}
+
 export async function resolveTools(tools: Tools, log: Logger): Promise<Map<IPFamily, IptablesTool>> {
   const out = new Map<IPFamily, IptablesTool>();
   if (tools.iptables) {
@@ -68,12 +101,16 @@ export async function resolveTools(tools: Tools, log: Logger): Promise<Map<IPFam
   return out;
 }
 
-export function makePipelines(opts: AgentOptions, tools: Map<IPFamily, IptablesTool>): { pipelines: FamilyPipeline[]; stores: FamilyStores } {
+export function makePipelines(
+  opts: AgentOptions,
+  tools: Map<IPFamily, IptablesTool>,
+  localAddresses: readonly string[] = [],
+): { pipelines: FamilyPipeline[]; stores: FamilyStores } {
   const pipelines = [...tools].map(([family, tool]) => ({
     family,
     tool,
     store: new ClusterStore(opts.hostnameOverride, family),
-    backend: new IptablesBackend(tool, renderConfigFor(opts, family)),
+    backend: new IptablesBackend(tool, renderConfigFor(opts, family, localAddresses)),
   }));
   return { pipelines, stores: new FamilyStores(pipelines.map((p) => p.store)) };
 }

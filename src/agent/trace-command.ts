@@ -32,6 +32,7 @@ import type { Ruleset } from '../trace/iptables/ruleset.js';
 import { tracePacket } from '../trace/iptables/trace.js';
 import type { TracePacket, TraceResult } from '../trace/iptables/trace.js';
 import { isLocalAddress, parseIp } from '../trace/iptables/values.js';
+import { addressesFromIpJson as parseIpJson } from './util/local-addresses.js';
 
 export interface TraceCommandIO {
   stdout(s: string): void;
@@ -156,23 +157,13 @@ function validate(raw: Record<string, unknown>): Parsed {
   return parsed;
 }
 
-/** This host's addresses from `ip -j addr` (every family, every interface). */
+/** This host's addresses from `ip -j addr`; a parse failure is an input error (exit 1). */
 export function addressesFromIpJson(text: string): string[] {
-  let data: unknown;
   try {
-    data = JSON.parse(text);
-  } catch {
-    throw new InputError('cannot read the local addresses: `ip -j addr` did not print JSON');
+    return parseIpJson(text);
+  } catch (err) {
+    throw new InputError((err as Error).message);
   }
-  const out: string[] = [];
-  for (const link of Array.isArray(data) ? data : []) {
-    const infos = (link as { addr_info?: unknown }).addr_info;
-    for (const info of Array.isArray(infos) ? infos : []) {
-      const ip = parseIP((info as { local?: unknown }).local);
-      if (ip && !out.includes(ip.address)) out.push(ip.address);
-    }
-  }
-  return out;
 }
 
 async function loadRules(p: Parsed, io: TraceCommandIO): Promise<{ rules: Ruleset; source: string }> {

@@ -5,7 +5,13 @@
 import t from 'tap';
 import { performance } from 'node:perf_hooks';
 import {
+  CLIENT_IP2,
+  CLIENT_IP6,
+  CLIENT_IP6_2,
   createTopology,
+  NODE_IP6,
+  NODE_POD_SIDE_IP6,
+  podIp6,
   destroyAllWithPrefix,
   listNamespacesWithPrefix,
   nodeCmd,
@@ -95,6 +101,20 @@ if (process.getuid?.() !== 0) {
     if (r.ok) {
       t.equal(r.pod, 'the-node');
       t.equal(r.from, topo.clientIp);
+    }
+    // the second outside source address: never the default, used when bound
+    t.same(topo.extraClientIps, [CLIENT_IP2], 'IPv4-only topology: one extra client address');
+    for (const proto of ['tcp', 'udp'] as const) {
+      const port = proto === 'tcp' ? 9000 : 9001;
+      const bound = await topo.probe(topo.clientNs, { proto, host: topo.nodeIp, port, bind: CLIENT_IP2 });
+      t.match(bound, { ok: true, pod: 'the-node', from: CLIENT_IP2 }, `${proto} bound to ${CLIENT_IP2}: ${show(bound)}`);
+      const dflt = await topo.probe(topo.clientNs, { proto, host: topo.nodeIp, port });
+      t.match(dflt, { ok: true, from: topo.clientIp }, `${proto} default source unchanged: ${show(dflt)}`);
+      // a fixed source port (one UDP flow over several probes)
+      const a = await topo.probe(topo.clientNs, { proto, host: topo.nodeIp, port, sourcePort: 41000 + (proto === 'tcp' ? 0 : 1) });
+      const b = await topo.probe(topo.clientNs, { proto, host: topo.nodeIp, port, sourcePort: 41000 + (proto === 'tcp' ? 0 : 1) });
+      t.match(a, { ok: true, fromPort: 41000 + (proto === 'tcp' ? 0 : 1) }, `${proto} sourcePort: ${show(a)}`);
+      t.match(b, { ok: true, fromPort: 41000 + (proto === 'tcp' ? 0 : 1) }, `${proto} sourcePort again: ${show(b)}`);
     }
     const tcp = await topo.probe(topo.clientNs, { proto: 'tcp', host: topo.nodeIp, port: 9 , timeoutMs: 2000 });
     t.match(tcp, { ok: false, error: 'refused' }, `tcp closed port: ${show(tcp)}`);
@@ -206,5 +226,144 @@ if (process.getuid?.() !== 0) {
     t.notMatch(list.stdout, prefix, `no namespace named ${prefix}* in ip netns list`);
     t.same(listNamespacesWithPrefix(prefix), []);
     await topo.destroy(); // idempotent
+  });
+
+  t.test('dual-stack topology (ipv6: true)', async (t) => {
+    const prefix6 = `kpt-topo6-${process.pid}`;
+    const C = { name: 'pod-c', ip: '10.244.2.20', nodeName: 'node-2' };
+    const t0 = performance.now();
+    const topo6 = await createTopology({ prefix: prefix6, ipv6: true, pods: [POD_A, POD_B, C] });
+    t.comment(`createTopology (dual-stack, 3 pods): ${Math.round(performance.now() - t0)} ms`);
+    t.teardown(async () => {
+      await topo6.destroy();
+      await destroyAllWithPrefix(prefix6);
+    });
+    const a = topo6.pod('pod-a');
+    const b = topo6.pod('pod-b');
+    const c = topo6.pod('pod-c');
+    const ip6tables = async (table: string, ...args: string[]): Promise<void> => {
+      await topo6.exec(topo6.nodeNs, ['ip6tables', '-w', '-t', table, ...args], { check: true });
+    };
+
+    t.test('layout', async (t) => {
+      t.equal(topo6.ipv6, true);
+      t.equal(a.ip6, 'fd00:10:244:1::10', 'pod IPv6 derived from its IPv4 address');
+      t.equal(c.ip6, podIp6(C.ip));
+      t.equal(c.ip6, 'fd00:10:244:2::20');
+      t.equal(a.nodeName, 'node-1', 'pods are on node-1 by default');
+      t.equal(c.nodeName, 'node-2', 'a pod may claim another node');
+      t.equal(topo6.nodeIp6, NODE_IP6);
+      t.equal(topo6.clientIp6, CLIENT_IP6);
+      t.equal(topo6.nodePodSideIp6, NODE_POD_SIDE_IP6);
+      t.same(topo6.extraClientIps, [CLIENT_IP2, CLIENT_IP6_2]);
+      const fwd = await topo6.exec(topo6.nodeNs, ['sysctl', '-n', 'net.ipv6.conf.all.forwarding']);
+      t.equal(fwd.stdout.trim(), '1', 'node forwards IPv6');
+      for (const ns of topo6.namespaces) {
+        const addrs = await topo6.exec(ns, ['ip', '-6', 'addr', 'show'], { check: true });
+        t.notMatch(addrs.stdout, /tentative|dadfailed/, `${ns}: no address waits for DAD`);
+      }
+      t.match(topo6.describe(), /fd00:10:244:1::10/);
+      t.match(topo6.describe(), /claims node node-2/);
+      // the client's default sources are the primary ones
+      const r4 = await topo6.exec(topo6.clientNs, ['ip', 'route', 'get', a.ip], { check: true });
+      t.match(r4.stdout, /src 203\.0\.113\.2\b/);
+      const r6 = await topo6.exec(topo6.clientNs, ['ip', '-6', 'route', 'get', a.ip6!], { check: true });
+      t.match(r6.stdout, /src 2001:db8:1::2\b/);
+      await t.rejects(createTopology({ prefix: `${prefix6}-bad`, pods: [{ name: 'x', ip: '10.244.1.1', ip6: 'fd00::1' }], ipv6: false }), /not dual-stack/);
+    });
+
+    t.test('IPv6 routing: node, pods and client reach every pod (tcp + udp)', async (t) => {
+      const cases: Array<[string, string, string]> = [
+        // [from ns, label, expected source]
+        [topo6.nodeNs, 'node', NODE_POD_SIDE_IP6],
+        [topo6.clientNs, 'client', CLIENT_IP6],
+        [a.ns, 'pod-a', a.ip6!],
+      ];
+      for (const p of [b, c]) {
+        for (const [ns, label, from] of cases) {
+          for (const proto of ['tcp', 'udp'] as const) {
+            const r = await topo6.probe(ns, { proto, host: p.ip6!, port: proto === 'tcp' ? 8080 : 5353 });
+            t.match(r, { ok: true, pod: p.name, from }, `${label} -> ${p.name} [${p.ip6}] ${proto}: ${show(r)}`);
+          }
+        }
+        // IPv4 keeps working in a dual-stack topology
+        const r4 = await topo6.probe(topo6.clientNs, { proto: 'tcp', host: p.ip, port: 8080 });
+        t.match(r4, { ok: true, pod: p.name, from: topo6.clientIp }, `client -> ${p.name} over IPv4: ${show(r4)}`);
+      }
+      // extra client source addresses, both families; a fixed source port over IPv6
+      for (const proto of ['tcp', 'udp'] as const) {
+        const port = proto === 'tcp' ? 8080 : 5353;
+        const r6 = await topo6.probe(topo6.clientNs, { proto, host: b.ip6!, port, bind: CLIENT_IP6_2 });
+        t.match(r6, { ok: true, pod: 'pod-b', from: CLIENT_IP6_2 }, `bound to ${CLIENT_IP6_2} ${proto}: ${show(r6)}`);
+        const r4 = await topo6.probe(topo6.clientNs, { proto, host: b.ip, port, bind: CLIENT_IP2 });
+        t.match(r4, { ok: true, pod: 'pod-b', from: CLIENT_IP2 }, `bound to ${CLIENT_IP2} ${proto}: ${show(r4)}`);
+        const sp = await topo6.probe(topo6.clientNs, { proto, host: b.ip6!, port, sourcePort: 42000 });
+        t.match(sp, { ok: true, from: CLIENT_IP6, fromPort: 42000 }, `IPv6 ${proto} sourcePort: ${show(sp)}`);
+      }
+      const closed = await topo6.probe(topo6.clientNs, { proto: 'udp', host: b.ip6!, port: 9, timeoutMs: 2000 });
+      t.match(closed, { ok: false, error: 'refused' }, `IPv6 udp closed port: ${show(closed)}`);
+      t.ok(closed.ms < 500, `refused quickly (${closed.ms} ms)`);
+    });
+
+    t.test('ip6tables DNAT, hairpin masquerade, REJECT and DROP in the node namespace', async (t) => {
+      const VIP6 = 'fd00:10:96::10';
+      const LB6 = '2001:db8:2::10';
+      for (const chain of ['PREROUTING', 'OUTPUT']) {
+        for (const vip of [VIP6, LB6]) {
+          await ip6tables('nat', '-A', chain, '-d', vip, '-p', 'tcp', '--dport', '80', '-j', 'DNAT', '--to-destination', `[${a.ip6}]:8080`);
+          await ip6tables('nat', '-A', chain, '-d', vip, '-p', 'udp', '--dport', '53', '-j', 'DNAT', '--to-destination', `[${a.ip6}]:5353`);
+        }
+      }
+      for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
+        for (const vip of [VIP6, LB6]) {
+          const cl = await topo6.probe(topo6.clientNs, { proto, host: vip, port });
+          t.match(cl, { ok: true, pod: 'pod-a', from: CLIENT_IP6 }, `client -> [${vip}]:${port}/${proto}: ${show(cl)}`);
+        }
+        const n = await topo6.probe(topo6.nodeNs, { proto, host: VIP6, port });
+        t.match(n, { ok: true, pod: 'pod-a', from: NODE_IP6 }, `node -> [${VIP6}]:${port}/${proto} (nat OUTPUT, source = its outside address): ${show(n)}`);
+        const pb = await topo6.probe(b.ns, { proto, host: VIP6, port });
+        t.match(pb, { ok: true, pod: 'pod-a', from: b.ip6 }, `pod-b -> [${VIP6}]:${port}/${proto}: ${show(pb)}`);
+      }
+      const noMasq = await topo6.probe(a.ns, { proto: 'tcp', host: VIP6, port: 80, timeoutMs: 600 });
+      t.match(noMasq, { ok: false, error: 'timeout' }, `IPv6 hairpin without masquerade is dropped: ${show(noMasq)}`);
+      await ip6tables('nat', '-A', 'POSTROUTING', '-s', a.ip6!, '-d', a.ip6!, '-j', 'MASQUERADE');
+      await ip6tables('nat', '-A', 'POSTROUTING', '-s', NODE_IP6, '-d', 'fd00:10:244::/56', '-j', 'MASQUERADE');
+      for (const [proto, port] of [['tcp', 80], ['udp', 53]] as const) {
+        const h = await topo6.probe(a.ns, { proto, host: VIP6, port });
+        t.match(h, { ok: true, pod: 'pod-a', from: NODE_POD_SIDE_IP6 }, `IPv6 hairpin masqueraded to ${NODE_POD_SIDE_IP6} ${proto}: ${show(h)}`);
+        const n = await topo6.probe(topo6.nodeNs, { proto, host: VIP6, port });
+        t.match(n, { ok: true, pod: 'pod-a', from: NODE_POD_SIDE_IP6 }, `node -> service masqueraded to ${NODE_POD_SIDE_IP6} ${proto}: ${show(n)}`);
+      }
+
+      const rej = 'fd00:10:96::20';
+      const drop = 'fd00:10:96::21';
+      for (const chain of ['FORWARD', 'OUTPUT']) {
+        await ip6tables('filter', '-A', chain, '-d', rej, '-j', 'REJECT');
+        await ip6tables('filter', '-A', chain, '-d', drop, '-j', 'DROP');
+      }
+      await Promise.all(
+        [topo6.clientNs, topo6.nodeNs, b.ns].map(async (ns) => {
+          for (const proto of ['tcp', 'udp'] as const) {
+            const r = await topo6.probe(ns, { proto, host: rej, port: 80, timeoutMs: 2000 });
+            t.match(r, { ok: false, error: 'refused' }, `${ns} IPv6 ${proto} REJECT -> refused: ${show(r)}`);
+            // Kernel fact: the ICMPv6 error answering the first SYN arrives while connect()
+            // still owns the socket and is dropped (TcpExtLockDroppedIcmps); the SYN
+            // retransmitted after 1 s gets the error through. IPv4 and UDP are immediate.
+            const limit = proto === 'tcp' ? 1500 : 500;
+            t.ok(r.ms < limit, `refused within ${limit} ms (${r.ms} ms)`);
+          }
+          const [dt, du] = await Promise.all(
+            (['tcp', 'udp'] as const).map((proto) => topo6.probe(ns, { proto, host: drop, port: 80, timeoutMs: 700 })),
+          );
+          t.match(dt, { ok: false, error: 'timeout', phase: 'connect' }, `${ns} IPv6 tcp DROP -> timeout: ${show(dt)}`);
+          t.match(du, { ok: false, error: 'timeout' }, `${ns} IPv6 udp DROP -> timeout: ${show(du)}`);
+        }),
+      );
+    });
+
+    t.test('destroy leaves nothing behind', async (t) => {
+      await topo6.destroy();
+      t.same(listNamespacesWithPrefix(prefix6), []);
+    });
   });
 }

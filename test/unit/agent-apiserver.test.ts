@@ -29,6 +29,8 @@ function options(api: FakeApiServer, over: Partial<AgentOptions> = {}): AgentOpt
     masqueradeBit: 14,
     syncPeriodMs: 60_000,
     minSyncPeriodMs: 100,
+    nodePortAddresses: [],
+    localhostNodePorts: true,
     healthzBindAddress: '127.0.0.1:0',
     metricsBindAddress: '127.0.0.1:0',
     once: false,

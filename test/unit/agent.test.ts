@@ -22,7 +22,7 @@ endpoints: [${ips.map((ip) => `{ addresses: [${ip}] }`).join(', ')}]
 
 
 function options(dir: string, over: Partial<AgentOptions> = {}): AgentOptions {
-  return { proxyMode: 'iptables', manifests: dir, hostnameOverride: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeBit: 14, syncPeriodMs: 60_000, minSyncPeriodMs: 50, healthzBindAddress: '', metricsBindAddress: '', once: false, dryRun: false, cleanup: false, verbosity: 4, ...over };
+  return { proxyMode: 'iptables', manifests: dir, hostnameOverride: 'node-1', clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeBit: 14, syncPeriodMs: 60_000, minSyncPeriodMs: 50, nodePortAddresses: [], localhostNodePorts: true, healthzBindAddress: '', metricsBindAddress: '', once: false, dryRun: false, cleanup: false, verbosity: 4, ...over };
 }
 
 t.test('--dry-run prints the input and applies nothing', async (t) => {

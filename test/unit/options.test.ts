@@ -17,6 +17,14 @@ t.test('flags are parsed', async (t) => {
   if (r.kind === 'options') t.match(r.options, { clusterCIDR: '10.244.0.0/16', masqueradeAll: true, masqueradeBit: 5, syncPeriodMs: 90_000, minSyncPeriodMs: 250, once: true, verbosity: 4 });
 });
 
+t.test('--nodeport-addresses and --iptables-localhost-nodeports', async (t) => {
+  const r = parseArgs([`--manifests=${dir}`, '--nodeport-addresses=203.0.113.0/24, 10.0.0.0/8', '--iptables-localhost-nodeports=false']);
+  t.match(r, { kind: 'options', options: { nodePortAddresses: ['203.0.113.0/24', '10.0.0.0/8'], localhostNodePorts: false } });
+  t.match(parseArgs([`--manifests=${dir}`]), { kind: 'options', options: { nodePortAddresses: [], localhostNodePorts: true } });
+  t.match(parseArgs([`--manifests=${dir}`, '--nodeport-addresses=primary,10.0.0.0/8']), { kind: 'exit', code: 2, output: /primary/ });
+  t.match(parseArgs([`--manifests=${dir}`, '--iptables-localhost-nodeports=maybe']), { kind: 'exit', code: 2, output: /--iptables-localhost-nodeports: must be true or false/ });
+});
+
 t.test('--cleanup needs no source; without --manifests the API server is the source', async (t) => {
   t.equal(parseArgs(['--cleanup']).kind, 'options');
   const r = parseArgs(['--kubeconfig=/etc/kubernetes/proxy.conf', '--master=https://10.0.0.1:6443', '--service-proxy-name=mine']);

@@ -798,6 +798,8 @@ export const IMPLEMENTED_FIELDS: ReadonlySet<string> = new Set([
   'configSyncPeriod',
   'iptables.masqueradeAll',
   'iptables.masqueradeBit',
+  'iptables.localhostNodePorts',
+  'nodePortAddresses',
   'iptables.syncPeriod',
   'iptables.minSyncPeriod',
   'logging.verbosity',
@@ -808,7 +810,6 @@ function reasonFor(field: string): string {
   if (field.startsWith('nftables.')) return 'only used in nftables mode, which kube-proxy-ts has not implemented yet; ignored';
   if (field.startsWith('winkernel.') || field === 'windowsRunAsService') return 'Windows-only; ignored';
   if (field.startsWith('conntrack.')) return 'kube-proxy-ts does not tune conntrack yet; ignored';
-  if (field === 'nodePortAddresses') return 'not implemented by kube-proxy-ts yet; NodePorts are accepted on every local address';
   if (field === 'detectLocalMode' || field.startsWith('detectLocal.')) return 'not implemented by kube-proxy-ts yet; local traffic is detected with clusterCIDR';
   if (field === 'portRange') return 'unused (upstream ignores it too)';
   return 'not implemented by kube-proxy-ts yet; ignored';

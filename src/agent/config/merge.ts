@@ -69,6 +69,10 @@ export interface ExplicitFlags {
   configSyncPeriodMs?: number;
   /** --v */
   verbosity?: number;
+  /** --nodeport-addresses (CIDRs, or `primary`) */
+  nodePortAddresses?: string[];
+  /** --iptables-localhost-nodeports */
+  localhostNodePorts?: boolean;
 }
 
 /** What kube-proxy-ts runs with. */
@@ -94,6 +98,9 @@ export interface EffectiveSettings {
   burst: number;
   configSyncPeriodMs: number;
   verbosity: number;
+  /** CIDRs or `primary`; empty: NodePorts on every local address. */
+  nodePortAddresses: string[];
+  localhostNodePorts: boolean;
 }
 
 export interface MergeResult {
@@ -120,6 +127,8 @@ export const FLAG_NAMES: Readonly<Record<FlagKey, string>> = {
   kubeAPIBurst: 'kube-api-burst',
   configSyncPeriodMs: 'config-sync-period',
   verbosity: 'v',
+  nodePortAddresses: 'nodeport-addresses',
+  localhostNodePorts: 'iptables-localhost-nodeports',
 };
 
 /** Flags that win over --config upstream. */
@@ -145,6 +154,8 @@ function applyFlags(c: KubeProxyConfig, flags: ExplicitFlags): void {
   if (flags.kubeAPIQPS !== undefined) c.clientConnection.qps = flags.kubeAPIQPS;
   if (flags.kubeAPIBurst !== undefined) c.clientConnection.burst = flags.kubeAPIBurst;
   if (flags.configSyncPeriodMs !== undefined) c.configSyncPeriod = flags.configSyncPeriodMs;
+  if (flags.nodePortAddresses !== undefined) c.nodePortAddresses = flags.nodePortAddresses;
+  if (flags.localhostNodePorts !== undefined) c.iptables.localhostNodePorts = flags.localhostNodePorts;
 }
 
 /** Reports a problem in a flag-built configuration with the flag's name rather than the config path. */
@@ -216,6 +227,8 @@ export function mergeConfig(file: KubeProxyConfig | undefined, flags: ExplicitFl
     configSyncPeriodMs: config.configSyncPeriod,
     // The logging flags win over the file's logging section.
     verbosity: flags.verbosity ?? config.logging.verbosity,
+    nodePortAddresses: config.nodePortAddresses ?? [],
+    localhostNodePorts: config.iptables.localhostNodePorts ?? true,
   };
   return { settings, warnings };
 }

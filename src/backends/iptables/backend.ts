@@ -5,7 +5,8 @@
  * changed service ports and rewrites only what changed (see partial.ts),
  * without reading the kernel. Either way: one iptables-restore transaction.
  */
-import type { ChangeSet, Snapshot } from '../../agent/model/types.js';
+import type { ChangeSet, IPFamily, Snapshot } from '../../agent/model/types.js';
+import { resolveNodePortAddresses } from '../../agent/model/node-port-addresses.js';
 import type { Backend, SyncResult } from '../types.js';
 import { renderCleanup } from './cleanup.js';
 import { isServiceChain } from './names.js';
@@ -35,8 +36,15 @@ export function effectiveConfig(base: RenderConfig, snapshot: Snapshot): RenderC
   for (const sp of snapshot.servicePorts.values()) endpoints += sp.endpoints.length;
   const zone = snapshot.node?.labels[ZONE_LABEL];
   const nodeIP = snapshot.node?.addresses.find((a) => a.includes(':') === (family === 'IPv6'));
+  let nodePortAddresses: readonly string[] | undefined;
+  if (base.nodePortSpec && base.nodePortSpec.spec.length > 0) {
+    const primary: Partial<Record<IPFamily, string>> = {};
+    for (const a of snapshot.node?.addresses ?? []) primary[a.includes(':') ? 'IPv6' : 'IPv4'] ??= a;
+    nodePortAddresses = resolveNodePortAddresses(base.nodePortSpec.spec, family, base.nodePortSpec.localAddresses, primary);
+  }
   return {
     ...base,
+    ...(nodePortAddresses !== undefined ? { nodePortAddresses } : {}),
     largeClusterMode: endpoints > LARGE_CLUSTER_ENDPOINTS,
     ...(zone !== undefined && base.nodeZone === undefined ? { nodeZone: zone } : {}),
     ...(nodeIP !== undefined && base.nodeIP === undefined ? { nodeIP } : {}),

@@ -34,6 +34,12 @@ export interface RenderConfig {
   nodeIP?: string;
   /** The node IPs (this family) NodePorts are accepted on, resolved from --nodeport-addresses; unset: every local address. */
   nodePortAddresses?: readonly string[];
+  /**
+   * --nodeport-addresses as given (CIDRs or `primary`) and this host's
+   * addresses: resolved into nodePortAddresses at each sync, with the Node's
+   * primary IPs from the snapshot. Not used by the renderer itself.
+   */
+  nodePortSpec?: { spec: readonly string[]; localAddresses: readonly string[] };
   /** iptables.localhostNodePorts (default true): NodePorts on 127.0.0.0/8 (IPv4), with route_localnet=1 and its guard rule. */
   localhostNodePorts?: boolean;
   /** More than 1000 endpoints in total (upstream's threshold): per-endpoint comments are left out. */

@@ -1,0 +1,211 @@
+/**
+ * The standard bench matrix (`npm run bench`, as root): 1,000, 5,000 and
+ * 10,000 services × 10 endpoints, every proxy mode that exists (iptables,
+ * with both iptables-legacy and iptables-nft), each cell one
+ * `kube-proxy-ts bench --json` process of its own (so its peak RSS is its
+ * own). Cells that the measured floor says would take minutes are skipped by
+ * the bench itself, with the reason. Writes bench/results.json and
+ * bench/sync-time.svg, prints a summary table and how long it all took.
+ *
+ *   node dist/scripts/bench-matrix.js [--services 1000,5000,10000] [--endpoints 10]
+ *       [--variants legacy,nft] [--changes 5] [--repeat 3] [--seed 1] [--max-seconds 300] [--out DIR]
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { formatBytes, formatMs } from '../src/bench/format.js';
+import type { IptablesVariant } from '../src/bench/kernel-floor.js';
+import type { BenchResult } from '../src/bench/run-bench.js';
+import { formatSeconds } from '../src/bench/run-bench.js';
+import { lineChartSvg } from '../src/bench/svg-chart.js';
+import type { ChartSeries } from '../src/bench/svg-chart.js';
+
+interface MatrixOptions {
+  services: number[];
+  endpoints: number;
+  variants: IptablesVariant[];
+  changes: number;
+  repeat: number;
+  seed: number;
+  maxSeconds: number;
+  out: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function repoRoot(): string {
+  let d = here;
+  while (!existsSync(join(d, 'package.json'))) {
+    const up = dirname(d);
+    if (up === d) throw new Error('cannot find the repository root (package.json)');
+    d = up;
+  }
+  return d;
+}
+
+function parseMatrixArgs(argv: string[]): MatrixOptions {
+  const o: MatrixOptions = { services: [1000, 5000, 10000], endpoints: 10, variants: ['legacy', 'nft'], changes: 5, repeat: 3, seed: 1, maxSeconds: 300, out: join(repoRoot(), 'bench') };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    const num = (): number => {
+      if (!/^\d+$/.test(value)) throw new Error(`${flag}: ${value} is not a whole number`);
+      return Number(value);
+    };
+    if (flag === '--services') o.services = value.split(',').map((v) => Number(v));
+    else if (flag === '--endpoints') o.endpoints = num();
+    else if (flag === '--variants') o.variants = value.split(',') as IptablesVariant[];
+    else if (flag === '--changes') o.changes = num();
+    else if (flag === '--repeat') o.repeat = num();
+    else if (flag === '--seed') o.seed = num();
+    else if (flag === '--max-seconds') o.maxSeconds = num();
+    else if (flag === '--out') o.out = value;
+    else throw new Error(`unknown flag ${flag}`);
+  }
+  if (o.services.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--services: a comma-separated list of whole numbers');
+  if (o.variants.some((v) => v !== 'legacy' && v !== 'nft')) throw new Error('--variants: legacy and/or nft');
+  return o;
+}
+
+/** The agent's entry point: compiled next to this script, or the TypeScript source (run through a loader). */
+function agentMain(): string {
+  const js = join(here, '..', 'src', 'agent', 'main.js');
+  return existsSync(js) ? js : join(here, '..', 'src', 'agent', 'main.ts');
+}
+
+async function runCell(o: MatrixOptions, services: number, variant: IptablesVariant, label: string): Promise<BenchResult> {
+  const args = [
+    ...process.execArgv,
+    agentMain(),
+    'bench',
+    '--mode', 'iptables',
+    '--services', String(services),
+    '--endpoints-per-service', String(o.endpoints),
+    '--changes', String(o.changes),
+    '--repeat', String(o.repeat),
+    '--seed', String(o.seed),
+    '--iptables', variant,
+    '--max-seconds', String(o.maxSeconds),
+    '--json',
+  ];
+  const child = execa(process.execPath, args, { reject: false, maxBuffer: 64 * 1024 * 1024, stdin: 'ignore' });
+  let buf = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      process.stderr.write(`[${label}] ${buf.slice(0, nl)}\n`);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  const r = await child;
+  try {
+    return JSON.parse(String(r.stdout)) as BenchResult;
+  } catch {
+    throw new Error(`${label}: the bench failed (exit status ${r.exitCode}): ${String(r.stderr).trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+const COLORS: Record<IptablesVariant, string> = { legacy: '#1f6fb4', nft: '#d9502b' };
+
+function chart(cells: BenchResult[]): string {
+  const series: ChartSeries[] = [];
+  const notes: string[] = [];
+  const variants = [...new Set(cells.map((c) => c.iptables.variant).filter((v): v is IptablesVariant => v !== null))];
+  for (const v of variants) {
+    const ran = cells.filter((c) => c.iptables.variant === v && c.phases && !c.skipped);
+    const point = (c: BenchResult, f: (r: BenchResult) => number): { x: number; y: number } => ({ x: c.params.services, y: f(c) });
+    series.push({ label: `iptables-${v}: full sync`, color: COLORS[v], points: ran.map((c) => point(c, (r) => r.phases!.full.totalMs.median)) });
+    series.push({ label: `iptables-${v}: endpoint change`, color: COLORS[v], dashed: true, points: ran.map((c) => point(c, (r) => r.phases!.endpointChange.totalMs.median)) });
+    for (const c of cells.filter((x) => x.iptables.variant === v && x.skipped)) {
+      notes.push(`iptables-${v} at ${c.params.services.toLocaleString('en-US')} services: skipped (estimated ${formatSeconds(c.iptables.estimatedSeconds ?? NaN)} of kernel tool time)`);
+    }
+  }
+  const agent = cells.filter((c) => c.phases && !c.skipped && c.iptables.variant === 'legacy');
+  if (agent.length > 0) series.push({ label: 'agent share of full sync', color: '#444', dashed: true, points: agent.map((c) => ({ x: c.params.services, y: c.phases!.full.agentMs.median })) });
+  const eps = cells[0]?.params.endpointsPerService ?? 10;
+  return lineChartSvg({
+    title: `kube-proxy-ts iptables mode: sync time (median), ${eps} endpoints per service`,
+    xLabel: 'services (log scale)',
+    yLabel: 'sync time (log scale)',
+    series,
+    notes,
+  });
+}
+
+function summaryTable(cells: BenchResult[]): string {
+  const header = ['services', 'iptables', 'full sync', 'agent', 'tool', 'agent %', 'full input', 'endpoint change', 'change input', 'service add', 'service remove', 'peak RSS'];
+  const rows: string[][] = [];
+  for (const c of cells) {
+    const head = [c.params.services.toLocaleString('en-US'), c.iptables.variant ?? '-'];
+    if (c.skipped || !c.phases) {
+      rows.push([...head, `skipped: about ${formatSeconds(c.iptables.estimatedSeconds ?? NaN)} of kernel time (floor)`, '', '', '', '', '', '', '', '', '']);
+      continue;
+    }
+    const ph = c.phases;
+    rows.push([
+      ...head,
+      formatMs(ph.full.totalMs.median),
+      formatMs(ph.full.agentMs.median),
+      formatMs(ph.full.toolMs.median),
+      `${(ph.full.agentShare * 100).toFixed(0)}%`,
+      formatBytes(ph.full.bytes.median),
+      `${formatMs(ph.endpointChange.totalMs.median)} (p90 ${formatMs(ph.endpointChange.totalMs.p90)}; agent ${formatMs(ph.endpointChange.agentMs.median)})`,
+      formatBytes(ph.endpointChange.bytes.median),
+      `${formatMs(ph.serviceAdd.totalMs.median)} (${formatBytes(ph.serviceAdd.bytes.median)})`,
+      `${formatMs(ph.serviceRemove.totalMs.median)} (${formatBytes(ph.serviceRemove.bytes.median)})`,
+      `${c.peakRssMiB.toFixed(0)} MiB`,
+    ]);
+  }
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench-matrix: needs root (it creates throwaway network namespaces and runs iptables in them)\n');
+    return 1;
+  }
+  const o = parseMatrixArgs(process.argv.slice(2));
+  const started = Date.now();
+  const loadBefore = loadavg();
+  const cells: BenchResult[] = [];
+  for (const services of o.services) {
+    for (const variant of o.variants) {
+      const label = `${services.toLocaleString('en-US')} × ${o.endpoints}, iptables-${variant}`;
+      const t = Date.now();
+      const r = await runCell(o, services, variant, label);
+      cells.push(r);
+      process.stderr.write(`[${label}] ${r.skipped ? `skipped: ${r.skipped}` : r.aborted ? `aborted: ${r.aborted}` : 'done'} (${formatSeconds((Date.now() - t) / 1000)})\n`);
+    }
+  }
+  const elapsedMs = Date.now() - started;
+  mkdirSync(o.out, { recursive: true });
+  const results = {
+    generatedAt: new Date().toISOString(),
+    command: `node ${relative(repoRoot(), fileURLToPath(import.meta.url))} ${process.argv.slice(2).join(' ')}`.trim(),
+    matrix: o,
+    elapsedMs,
+    /** 1, 5 and 15 minute load averages before and after: other work on the host skews the timings. */
+    loadAverage: { before: loadBefore, after: loadavg() },
+    cells,
+  };
+  writeFileSync(join(o.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(o.out, 'sync-time.svg'), chart(cells));
+  process.stdout.write(`${summaryTable(cells)}\n\n`);
+  process.stdout.write(`${o.repeat} repeats × (cold full sync, ${o.changes} endpoint changes, ${o.changes} services added, ${o.changes} removed), seed ${o.seed}; medians\n`);
+  process.stdout.write(`load average (1 min) ${loadBefore[0]!.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after, on ${availableParallelism()} CPUs\n`);
+  process.stdout.write(`matrix took ${formatSeconds(elapsedMs / 1000)}; wrote ${join(o.out, 'results.json')} and ${join(o.out, 'sync-time.svg')}\n`);
+  return cells.some((c) => c.aborted) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench-matrix: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

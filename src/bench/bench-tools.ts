@@ -1,0 +1,181 @@
+/**
+ * The kernel tools the bench drives, each an IptablesTool that also meters
+ * the time spent in it:
+ * - `namespaceTool`: the real iptables-legacy or iptables-nft tools run
+ *   inside a throwaway network namespace (`ip netns exec NS …`: ip enters
+ *   the namespace and execs the tool, one process per call), with a deadline
+ *   so a call can never hang the bench;
+ * - `recordingTool` (--no-apply): applies nothing, records input sizes.
+ *
+ * Namespaces are created and deleted here; every namespace still alive is
+ * known, so a signal or an exit can delete it (deleteLiveNamespacesSync).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, ExecaError } from 'execa';
+import type { IptablesTool } from '../backends/iptables/tool.js';
+import type { IptablesVariant } from './kernel-floor.js';
+
+export interface MeteredTool extends IptablesTool {
+  /** Milliseconds spent in the tool since the last call to takeMs. */
+  takeMs(): number;
+  /** Calls made so far (save, restore, chainExists). */
+  readonly calls: number;
+}
+
+/** A kernel tool call ran past the bench's deadline and was killed. */
+export class DeadlineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeadlineError';
+  }
+}
+
+/** --no-apply: nothing reaches the kernel; the inputs' sizes are recorded. */
+export function recordingTool(): MeteredTool & { inputBytes: number[] } {
+  const tool = {
+    inputBytes: [] as number[],
+    calls: 0,
+    takeMs: () => 0,
+    async save() {
+      tool.calls++;
+      return '';
+    },
+    async restore(input: string) {
+      tool.calls++;
+      tool.inputBytes.push(Buffer.byteLength(input));
+    },
+    async chainExists() {
+      tool.calls++;
+      return true;
+    },
+  };
+  return tool;
+}
+
+const liveNamespaces = new Set<string>();
+
+/** Deletes every namespace this process created and has not deleted yet (for exit and signal handlers). */
+export function deleteLiveNamespacesSync(): void {
+  for (const ns of liveNamespaces) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      // already gone
+    }
+    liveNamespaces.delete(ns);
+  }
+}
+
+export function liveNamespaceNames(): string[] {
+  return [...liveNamespaces];
+}
+
+export async function createNamespace(name: string): Promise<void> {
+  const r = await execa('ip', ['netns', 'add', name], { reject: false });
+  if (r.exitCode !== 0) {
+    const why = String(r.stderr ?? '').trim() || r.shortMessage;
+    throw new Error(`cannot create network namespace ${name}: ${why}${process.getuid?.() !== 0 ? ' (the bench needs root; use --no-apply to bench the pipeline alone)' : ''}`);
+  }
+  liveNamespaces.add(name);
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  const r = await execa('ip', ['netns', 'del', name], { reject: false });
+  if (r.exitCode !== 0 && !/No such file/i.test(String(r.stderr))) throw new Error(`cannot delete network namespace ${name}: ${String(r.stderr).trim()}`);
+  liveNamespaces.delete(name);
+}
+
+export async function namespaceExists(name: string): Promise<boolean> {
+  const r = await execa('ip', ['netns', 'list'], { reject: false });
+  return String(r.stdout).split('\n').some((l) => l.split(' ')[0] === name);
+}
+
+/** The variant the host's own `iptables-restore` is. */
+export async function hostVariant(): Promise<IptablesVariant> {
+  const r = await execa('iptables-restore', ['--version'], { reject: false });
+  return /nf_tables/.test(`${String(r.stdout)}${String(r.stderr)}`) ? 'nft' : 'legacy';
+}
+
+export interface NamespaceToolOptions {
+  variant: IptablesVariant;
+  /** Absolute time (performance.now()) after which calls are refused or killed. */
+  deadline: number;
+  /** Why the deadline exists, for the error message. */
+  deadlineReason: string;
+}
+
+/**
+ * The real tools inside a namespace. iptables-legacy serialises on the
+ * xtables lock file, which is shared by every namespace: the bench uses a
+ * private lock file (XTABLES_LOCKFILE) so a ten-second restore here never
+ * blocks anyone else's iptables, and theirs never skew the timings.
+ */
+export function namespaceTool(ns: string, opts: NamespaceToolOptions): MeteredTool & { dispose(): void } {
+  const cmds = { iptables: `iptables-${opts.variant}`, save: `iptables-${opts.variant}-save`, restore: `iptables-${opts.variant}-restore` };
+  const lockDir = mkdtempSync(join(tmpdir(), 'kpt-bench-lock-'));
+  const env = { XTABLES_LOCKFILE: join(lockDir, 'xtables.lock') };
+  let spent = 0;
+  let calls = 0;
+
+  async function run(file: string, args: string[], input?: string): Promise<{ stdout: string; exitCode: number; stderr: string }> {
+    const remaining = opts.deadline - performance.now();
+    if (remaining <= 0) throw new DeadlineError(`${opts.deadlineReason}: not running ${file}`);
+    calls++;
+    const start = performance.now();
+    try {
+      const r = await execa('ip', ['netns', 'exec', ns, file, ...args], {
+        env,
+        reject: false,
+        timeout: Math.ceil(remaining),
+        forceKillAfterDelay: 2000,
+        maxBuffer: 1024 * 1024 * 1024,
+        stripFinalNewline: false,
+        ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
+      });
+      if (r.timedOut) throw new DeadlineError(`${opts.deadlineReason}: ${file} killed after ${((performance.now() - start) / 1000).toFixed(1)} s`);
+      return { stdout: String(r.stdout), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? -1 };
+    } finally {
+      spent += performance.now() - start;
+    }
+  }
+
+  function failure(file: string, r: { stderr: string; exitCode: number }): Error {
+    return new Error(`${file} in namespace ${ns} failed (exit status ${r.exitCode}): ${r.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+  }
+
+  return {
+    get calls() {
+      return calls;
+    },
+    takeMs() {
+      const ms = spent;
+      spent = 0;
+      return ms;
+    },
+    async save() {
+      const r = await run(cmds.save, []);
+      if (r.exitCode !== 0) throw failure(cmds.save, r);
+      return r.stdout;
+    },
+    async restore(input) {
+      const r = await run(cmds.restore, ['--noflush', '-w', '30'], input);
+      if (r.exitCode !== 0) throw failure(cmds.restore, r);
+    },
+    async chainExists(table, chain) {
+      const r = await run(cmds.iptables, ['-w', '30', '-t', table, '-S', chain]);
+      if (r.exitCode === 0) return true;
+      if (r.exitCode === 1) return false;
+      throw failure(cmds.iptables, r);
+    },
+    dispose() {
+      rmSync(lockDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function isDeadline(err: unknown): err is DeadlineError {
+  return err instanceof DeadlineError || (err instanceof ExecaError && err.timedOut === true);
+}

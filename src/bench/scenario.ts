@@ -1,0 +1,148 @@
+/**
+ * One run of the bench scenario through the real agent pipeline
+ * (ClusterStore → store.snapshot() → IptablesBackend.sync → store.commit):
+ *
+ * 1. load the synthetic cluster into the store (as sources would), then a
+ *    cold full sync;
+ * 2. K single-endpoint changes (a pod replaced), each a partial sync;
+ * 3. K single services added, each a partial sync;
+ * 4. K services removed, each a partial sync.
+ *
+ * Each operation is timed from the store mutation to the end of the sync.
+ * The kernel tool's share is metered by the tool itself (every process it
+ * ran, start to exit); the agent's share is the rest.
+ */
+import { parseArgs } from '../agent/options.js';
+import { renderConfigFor } from '../agent/pipeline.js';
+import { ClusterStore } from '../agent/model/store.js';
+import type { RenderConfig } from '../backends/iptables/render.js';
+import { IptablesBackend } from '../backends/iptables/backend.js';
+import type { MeteredTool } from './bench-tools.js';
+import { isDeadline } from './bench-tools.js';
+import { BENCH_CLUSTER_CIDR, BENCH_NODE_NAME, SyntheticCluster, summarize } from './synthetic-cluster.js';
+import type { ClusterSummary, GeneratedService, SyntheticSpec } from './synthetic-cluster.js';
+
+export const PHASES = ['full', 'endpointChange', 'serviceAdd', 'serviceRemove'] as const;
+export type PhaseId = (typeof PHASES)[number];
+
+export const PHASE_LABELS: Record<PhaseId, string> = {
+  full: 'cold full sync',
+  endpointChange: 'endpoint change',
+  serviceAdd: 'service added',
+  serviceRemove: 'service removed',
+};
+
+export interface OpSample {
+  totalMs: number;
+  toolMs: number;
+  agentMs: number;
+  /** Bytes handed to the kernel tool. */
+  bytes: number;
+  /** Rules in that input. */
+  rules: number;
+  /** The process's peak RSS so far, KiB. */
+  maxRssKiB: number;
+}
+
+export interface ScenarioResult {
+  cluster: ClusterSummary;
+  /** Loading the generated objects into the store (what sources do), ms. */
+  loadMs: number;
+  samples: Record<PhaseId, OpSample[]>;
+  /** Set when a deadline stopped the run: why, and in which phase. */
+  aborted?: string;
+}
+
+export interface ScenarioOptions {
+  spec: SyntheticSpec;
+  changes: number;
+  tool: MeteredTool;
+  /** Called before each operation. */
+  progress?: (phase: PhaseId, index: number, of: number) => void;
+}
+
+/** The render configuration the agent itself would use for this cluster (its defaults, the bench's cluster CIDR and node name). */
+export function benchRenderConfig(): RenderConfig {
+  const parsed = parseArgs(['--cluster-cidr', BENCH_CLUSTER_CIDR, '--hostname-override', BENCH_NODE_NAME]);
+  if (parsed.kind !== 'options') throw new Error(`bench: the agent refused its own options: ${parsed.output}`);
+  return renderConfigFor(parsed.options, 'IPv4');
+}
+
+export function emptySamples(): Record<PhaseId, OpSample[]> {
+  return { full: [], endpointChange: [], serviceAdd: [], serviceRemove: [] };
+}
+
+export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
+  const gen = new SyntheticCluster(opts.spec);
+  const initial = gen.initial();
+  const cluster = summarize(initial, gen.nodes.length, gen.node.name);
+  const store = new ClusterStore(gen.node.name, 'IPv4');
+  const loadStart = performance.now();
+  store.setNode(gen.node);
+  for (const g of initial) {
+    store.upsertService(g.service);
+    for (const s of g.slices) store.upsertSlice(s);
+  }
+  const loadMs = performance.now() - loadStart;
+  const backend = new IptablesBackend(opts.tool, benchRenderConfig());
+  const samples = emptySamples();
+
+  /** Live services: the initial ones (removable) and the added ones. */
+  const live: GeneratedService[] = [...initial];
+  const removable: GeneratedService[] = [...initial];
+
+  const op = async (phase: PhaseId, mutate: () => void, full: boolean): Promise<void> => {
+    opts.tool.takeMs();
+    const start = performance.now();
+    mutate();
+    const { snapshot, changes } = store.snapshot();
+    const r = await backend.sync(snapshot, changes, { full });
+    store.commit(changes);
+    const totalMs = performance.now() - start;
+    const toolMs = opts.tool.takeMs();
+    samples[phase].push({ totalMs, toolMs, agentMs: Math.max(0, totalMs - toolMs), bytes: r.bytes, rules: r.rules, maxRssKiB: process.resourceUsage().maxRSS });
+  };
+
+  let phase: PhaseId = 'full';
+  try {
+    opts.progress?.(phase, 0, 1);
+    await op(phase, () => {}, true);
+
+    phase = 'endpointChange';
+    for (let i = 0; i < opts.changes && live.length > 0; i++) {
+      opts.progress?.(phase, i, opts.changes);
+      const g = live[gen.pickIndex(live.length)]!;
+      const si = gen.pickIndex(g.slices.length);
+      await op(phase, () => {
+        g.slices[si] = gen.replaceEndpoint(g.slices[si]!);
+        store.upsertSlice(g.slices[si]!);
+      }, false);
+    }
+
+    phase = 'serviceAdd';
+    for (let i = 0; i < opts.changes; i++) {
+      opts.progress?.(phase, i, opts.changes);
+      const g = gen.newService();
+      live.push(g);
+      await op(phase, () => {
+        store.upsertService(g.service);
+        for (const s of g.slices) store.upsertSlice(s);
+      }, false);
+    }
+
+    phase = 'serviceRemove';
+    for (let i = 0; i < opts.changes && removable.length > 0; i++) {
+      opts.progress?.(phase, i, opts.changes);
+      const [g] = removable.splice(gen.pickIndex(removable.length), 1) as [GeneratedService];
+      live.splice(live.indexOf(g), 1);
+      await op(phase, () => {
+        store.deleteService(g.service.namespace, g.service.name);
+        for (const s of g.slices) store.deleteSlice(s.namespace, s.name);
+      }, false);
+    }
+  } catch (err) {
+    if (!isDeadline(err)) throw err;
+    return { cluster, loadMs, samples, aborted: `${(err as Error).message} (during ${PHASE_LABELS[phase]})` };
+  }
+  return { cluster, loadMs, samples };
+}

@@ -1,0 +1,129 @@
+/** `kube-proxy-ts bench --no-apply` end to end (no root), its JSON, its table, its arguments, and a run stopped at its deadline. */
+import t from 'tap';
+import { parseBenchArgs, progressWriter, runBenchCommand } from '../../src/bench/bench-command.js';
+import type { BenchCommandIO } from '../../src/bench/bench-command.js';
+import { DeadlineError, recordingTool } from '../../src/bench/bench-tools.js';
+import type { BenchResult } from '../../src/bench/run-bench.js';
+import { PHASES, runScenario } from '../../src/bench/scenario.js';
+
+function io(tty = false): BenchCommandIO & { out: string; err: string } {
+  const o = {
+    out: '',
+    err: '',
+    stderrIsTTY: tty,
+    stdout: (s: string) => void (o.out += s),
+    stderr: (s: string) => void (o.err += s),
+  };
+  return o;
+}
+
+t.test('--no-apply --json: the whole pipeline, the JSON shape', async (t) => {
+  const x = io();
+  const code = await runBenchCommand(['--services', '40', '--endpoints-per-service', '3', '--changes', '4', '--repeat', '2', '--seed', '5', '--no-apply', '--json'], x);
+  t.equal(code, 0, x.err);
+  const r = JSON.parse(x.out) as BenchResult;
+  t.equal(r.bench, 'kube-proxy-ts');
+  t.equal(r.schema, 1);
+  t.equal(r.mode, 'iptables');
+  t.equal(r.apply, false);
+  t.same(r.iptables.variant, null);
+  t.same(r.iptables.restore, null);
+  t.same(r.params, { services: 40, endpointsPerService: 3, changes: 4, repeat: 2, seed: 5, maxSeconds: 300 });
+  t.equal(r.cluster!.services, 40);
+  t.equal(r.cluster!.endpoints, 120);
+  t.equal(r.skipped, undefined);
+  t.equal(r.aborted, undefined);
+  t.same(Object.keys(r.phases!).sort(), [...PHASES].sort());
+  t.equal(r.phases!.full.samples, 2, 'one cold full sync per repeat');
+  for (const p of ['endpointChange', 'serviceAdd', 'serviceRemove'] as const) t.equal(r.phases![p].samples, 8, `${p}: K per repeat`);
+  for (const p of PHASES) {
+    const s = r.phases![p];
+    for (const k of ['totalMs', 'agentMs', 'toolMs', 'bytes', 'rules'] as const) {
+      t.same(Object.keys(s[k]).sort(), ['max', 'median', 'min', 'p90'], `${p}.${k}`);
+      t.ok(s[k].median <= s[k].p90 && s[k].min <= s[k].median && s[k].p90 <= s[k].max, `${p}.${k} ordered`);
+    }
+    t.equal(s.toolMs.max, 0, `${p}: nothing applied, no tool time`);
+    t.ok(s.bytes.min > 0, `${p}: every change produced input`);
+    t.ok(s.peakRssMiB > 0);
+  }
+  t.ok(r.phases!.full.bytes.median > 10 * r.phases!.endpointChange.bytes.median, 'a single-endpoint change is a small fraction of a full sync');
+  t.ok(r.phases!.endpointChange.bytes.max < 5000, 'a single-endpoint change stays under 5 KB');
+  t.ok(r.peakRssMiB > 0 && r.elapsedMs > 0);
+  t.match(x.err, /repeat 1\/2: cold full sync/, 'progress on stderr');
+  t.notMatch(x.out, /repeat 1\/2:/, 'and not on stdout');
+});
+
+t.test('the same seed renders the same bytes', async (t) => {
+  const run = async () => {
+    const x = io();
+    await runBenchCommand(['--services', '25', '--endpoints-per-service', '2', '--changes', '3', '--repeat', '1', '--no-apply', '--json'], x);
+    const r = JSON.parse(x.out) as BenchResult;
+    return PHASES.map((p) => [r.phases![p].bytes, r.phases![p].rules]);
+  };
+  t.same(await run(), await run());
+});
+
+t.test('the table', async (t) => {
+  const x = io(true);
+  const code = await runBenchCommand(['--services', '20', '--endpoints-per-service', '2', '--changes', '2', '--repeat', '1', '--no-apply'], x);
+  t.equal(code, 0);
+  t.match(x.out, /20 services × 2 endpoints, nothing applied \(--no-apply\)/);
+  t.match(x.out, /cluster \(seed 1\): 20 services/);
+  for (const label of ['cold full sync', 'endpoint change', 'service added', 'service removed']) t.match(x.out, new RegExp(`^${label} `, 'm'));
+  t.match(x.out, /total med .* p90 .* agent med .* tool med .* bytes med .* rules med .* peak RSS/);
+  t.match(x.err, /\r\x1b\[K/, 'on a terminal the progress line is rewritten');
+});
+
+t.test('arguments', async (t) => {
+  const ok = parseBenchArgs(['--services', '10']);
+  t.equal(ok.kind, 'options');
+  if (ok.kind === 'options') {
+    t.match(ok.options, { mode: 'iptables', services: 10, endpointsPerService: 10, changes: 10, repeat: 3, seed: 1, apply: true, maxSeconds: 300 });
+    t.equal(ok.options.iptables, undefined);
+  }
+  const nft = parseBenchArgs(['--services', '10', '--iptables', 'nft']);
+  t.equal(nft.kind === 'options' && nft.options.iptables, 'nft');
+  const bad: Array<[string[], RegExp]> = [
+    [[], /--services is required/],
+    [['--services', 'lots'], /--services: "lots" must be a whole number/],
+    [['--services', '0'], /≥ 1/],
+    [['--services', '5', '--repeat', '0'], /--repeat/],
+    [['--services', '5', '--mode', 'ipvs'], /ipvs/],
+    [['--services', '5', '--iptables', 'both'], /both/],
+    [['--services', '5', '--no-apply', '--iptables', 'nft'], /nothing is applied/],
+    [['--services', '5', '--namespace-prefix', 'a b'], /--namespace-prefix/],
+    [['--services', '5', 'extra'], /too many arguments|unknown/i],
+  ];
+  for (const [argv, re] of bad) {
+    const x = io();
+    t.equal(await runBenchCommand(argv, x), 2, argv.join(' '));
+    t.match(x.err, re, argv.join(' '));
+  }
+  const help = io();
+  t.equal(await runBenchCommand(['--help'], help), 0);
+  t.match(help.out, /--endpoints-per-service/);
+});
+
+t.test('progress without a terminal: one line per phase, not per operation', async (t) => {
+  const x = io(false);
+  const p = progressWriter(x);
+  for (let i = 1; i <= 5; i++) p.update(`repeat 1/1: endpoint change ${i}/5`);
+  p.update('repeat 1/1: service added 1/5');
+  p.done();
+  t.equal(x.err, 'repeat 1/1: endpoint change\nrepeat 1/1: service added\n');
+});
+
+t.test('a deadline stops the scenario and keeps what completed', async (t) => {
+  const tool = recordingTool();
+  const restore = tool.restore.bind(tool);
+  let n = 0;
+  tool.restore = async (input: string) => {
+    if (++n === 4) throw new DeadlineError('over budget: iptables-legacy-restore killed after 1.0 s');
+    return restore(input);
+  };
+  const r = await runScenario({ spec: { services: 10, endpointsPerService: 2, seed: 1 }, changes: 5, tool });
+  t.match(r.aborted, /over budget.*during endpoint change/);
+  t.equal(r.samples.full.length, 1);
+  t.equal(r.samples.endpointChange.length, 2);
+  t.equal(r.samples.serviceAdd.length, 0);
+});
