@@ -256,11 +256,9 @@ bindAddress: 192.168.1.10
     'conntrack.maxPerCore',
     'detectLocalMode',
     'featureGates',
-    'iptables.localhostNodePorts',
     'ipvs.scheduler',
     'ipvs.strictARP',
     'logging.format',
-    'nodePortAddresses',
     'winkernel.networkName',
   ]);
   const about = (field: string): string | undefined => warnings.find((w) => w.startsWith(`config.conf: ${field}: `));
@@ -292,6 +290,8 @@ t.test('merge without --config: defaults, then the flags passed', async (t) => {
     burst: 10,
     configSyncPeriodMs: 900_000,
     verbosity: 0,
+    nodePortAddresses: [],
+    localhostNodePorts: true,
   });
   const r = mergeConfig(undefined, {
     clusterCIDR: '10.244.0.0/16',
@@ -369,7 +369,7 @@ t.test('upstream flags: refused ones get a clear message, nonsense stays an unkn
   t.equal(refusedFlagMessage('ipvs-scheduler'), '--ipvs-scheduler is an upstream kube-proxy flag that kube-proxy-ts does not support yet');
   t.equal(classifyUnknownFlag('--ipvs-scheduler=rr'), 'error: --ipvs-scheduler is an upstream kube-proxy flag that kube-proxy-ts does not support yet\n');
   t.equal(classifyUnknownFlag('--ipvs_scheduler'), 'error: --ipvs-scheduler is an upstream kube-proxy flag that kube-proxy-ts does not support yet\n');
-  t.match(classifyUnknownFlag('--nodeport-addresses=primary'), /^error: --nodeport-addresses is an upstream kube-proxy flag that kube-proxy-ts does not support yet \(NodePorts are accepted on every local address\)\n$/);
+  t.match(classifyUnknownFlag('--detect-local-mode=NodeCIDR'), /^error: --detect-local-mode is an upstream kube-proxy flag that kube-proxy-ts does not support yet \(local traffic is detected with --cluster-cidr only\)\n$/);
   t.match(classifyUnknownFlag('--windows-service'), /^error: --windows-service is a Windows-only upstream kube-proxy flag/);
   t.equal(classifyUnknownFlag('--frobnicate'), "error: unknown option '--frobnicate'\n");
   t.equal(classifyUnknownFlag('--masqerade-all', "error: unknown option '--masqerade-all'\n(Did you mean --masquerade-all?)"), "error: unknown option '--masqerade-all'\n(Did you mean --masquerade-all?)\n");
