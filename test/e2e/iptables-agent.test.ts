@@ -47,7 +47,7 @@ async function probeMany(ns: string, opts: Parameters<Topology['probe']>[1], n: 
 }
 
 async function waitForRules(pred: (save: string) => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 120; i++) {
     if (pred(await save())) return;
     await sleep(100);
   }
@@ -146,6 +146,18 @@ t.test('live updates through the manifests directory', async (t) => {
   await sleep(500);
   t.ok(agent.lines.some((l) => /skipping invalid manifest object.*broken\.yaml/.test(l)), 'warning names the file');
   t.equal((await topo.probe(topo.pod('pod-a').ns, { proto: 'udp', host: '10.96.0.53', port: 53 })).ok, true, 'rules intact');
+});
+
+t.test('when someone wipes the rules (a firewall reload), the canary brings them back', async (t) => {
+  // What a firewall reload does: replace every table wholesale (no --noflush).
+  const wipe = '*mangle\nCOMMIT\n*nat\nCOMMIT\n*filter\nCOMMIT\n';
+  const r = await topo.exec(topo.nodeNs, ['iptables-restore'], { input: wipe });
+  t.equal(r.exitCode, 0, r.stderr);
+  t.notMatch(await save(), /KUBE-/, 'wiped');
+  await waitForRules((s) => s.includes('demo/dns:dns') && s.includes('KUBE-PROXY-CANARY'), 'rules restored by the canary');
+  t.ok(agent.lines.some((l) => /flushed or deleted by someone else; doing a full sync/.test(l)), 'logged');
+  const dns = await topo.probe(topo.pod('pod-a').ns, { proto: 'udp', host: '10.96.0.53', port: 53 });
+  t.equal(dns.ok, true, 'traffic flows again');
 });
 
 t.test('SIGTERM exits 0 and leaves the rules in place', async (t) => {
