@@ -24,42 +24,18 @@ export interface HealthzServerOptions {
   metrics?: Pick<ProxyMetrics, 'recordHealthzResponse' | 'recordLivezResponse'>;
 }
 
-export class HealthzServer {
-  private readonly endpoint: HttpEndpoint;
-
+/**
+ * Listens on its bind address (`IP:port`, `[IPv6]:port`, or a bare IP for the
+ * default port; port 0 picks a free port; '' disables it). start() rejects
+ * with a BindAddressError naming the flag when the address is malformed or
+ * cannot be bound.
+ */
+export class HealthzServer extends HttpEndpoint {
   constructor(private readonly opts: HealthzServerOptions) {
-    this.endpoint = new HttpEndpoint(HEALTHZ_FLAG, DEFAULT_HEALTHZ_PORT, (req, res) => this.handle(req, res));
+    super(HEALTHZ_FLAG, DEFAULT_HEALTHZ_PORT);
   }
 
-  /**
-   * Listens on `bindAddress` (`IP:port`, `[IPv6]:port`, or a bare IP for
-   * port 10256; port 0 picks a free port). An empty string disables the
-   * server. Rejects with a BindAddressError starting `--healthz-bind-address:`
-   * when the address is malformed or cannot be bound.
-   */
-  start(bindAddress: string): Promise<void> {
-    return this.endpoint.start(bindAddress);
-  }
-
-  get listening(): boolean {
-    return this.endpoint.listening;
-  }
-
-  /** The bound port, or undefined when not listening. */
-  get port(): number | undefined {
-    return this.endpoint.port;
-  }
-
-  /** The bound `host:port`, or undefined when not listening. */
-  get address(): string | undefined {
-    return this.endpoint.address;
-  }
-
-  close(): Promise<void> {
-    return this.endpoint.close();
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected override handle(req: IncomingMessage, res: ServerResponse): void {
     const { path } = requestPath(req);
     if (path !== '/healthz' && path !== '/livez') {
       sendNotFound(res);

@@ -134,8 +134,14 @@ export class HttpEndpoint {
     /** The flag named in errors, e.g. `--healthz-bind-address`. */
     readonly flag: string,
     private readonly defaultPort: number,
-    private readonly handler: RequestListener,
+    /** Answers requests; without it, subclasses override handle(). */
+    private readonly handler?: RequestListener,
   ) {}
+
+  /** Answers a request (404 unless overridden or a handler was given). */
+  protected handle(_req: IncomingMessage, res: ServerResponse): void {
+    sendNotFound(res);
+  }
 
   /** Parses `bindAddress` and listens; port 0 picks a free port (see `port`). */
   async start(bindAddress: string): Promise<void> {
@@ -144,7 +150,8 @@ export class HttpEndpoint {
     if (!want) return;
     const server = createServer((req, res) => {
       try {
-        this.handler(req, res);
+        if (this.handler) this.handler(req, res);
+        else this.handle(req, res);
       } catch (err) {
         if (!res.headersSent) sendText(res, 500, `internal server error: ${(err as Error).message}\n`);
         else res.destroy();
