@@ -8,9 +8,14 @@
  * bench/sync-time.svg, prints a summary table and how long it all took.
  *
  *   node dist/scripts/bench-matrix.js [--services 1000,5000,10000] [--endpoints 10]
- *       [--variants legacy,nft] [--changes 5] [--repeat 3] [--seed 1] [--max-seconds 300] [--out DIR]
+ *       [--variants legacy,nft] [--changes 3] [--repeat 3] [--seed 1] [--max-seconds 420] [--out DIR]
+ *   node dist/scripts/bench-matrix.js --replot bench/results.json   (redraw the chart and table only)
+ *
+ * The defaults keep the matrix under about 10 minutes on a 2-core host, even
+ * a busy one: iptables-legacy rewrites the whole table on every change, so
+ * each partial sync at 10,000 services costs seconds (3-5 s here).
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +36,8 @@ interface MatrixOptions {
   seed: number;
   maxSeconds: number;
   out: string;
+  /** Redraw from this results.json instead of running. */
+  replot?: string;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -46,7 +53,7 @@ function repoRoot(): string {
 }
 
 function parseMatrixArgs(argv: string[]): MatrixOptions {
-  const o: MatrixOptions = { services: [1000, 5000, 10000], endpoints: 10, variants: ['legacy', 'nft'], changes: 5, repeat: 3, seed: 1, maxSeconds: 300, out: join(repoRoot(), 'bench') };
+  const o: MatrixOptions = { services: [1000, 5000, 10000], endpoints: 10, variants: ['legacy', 'nft'], changes: 3, repeat: 3, seed: 1, maxSeconds: 420, out: join(repoRoot(), 'bench') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[++i];
@@ -63,6 +70,7 @@ function parseMatrixArgs(argv: string[]): MatrixOptions {
     else if (flag === '--seed') o.seed = num();
     else if (flag === '--max-seconds') o.maxSeconds = num();
     else if (flag === '--out') o.out = value;
+    else if (flag === '--replot') o.replot = value;
     else throw new Error(`unknown flag ${flag}`);
   }
   if (o.services.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--services: a comma-separated list of whole numbers');
@@ -120,12 +128,15 @@ function chart(cells: BenchResult[]): string {
     const point = (c: BenchResult, f: (r: BenchResult) => number): { x: number; y: number } => ({ x: c.params.services, y: f(c) });
     series.push({ label: `iptables-${v}: full sync`, color: COLORS[v], points: ran.map((c) => point(c, (r) => r.phases!.full.totalMs.median)) });
     series.push({ label: `iptables-${v}: endpoint change`, color: COLORS[v], dashed: true, points: ran.map((c) => point(c, (r) => r.phases!.endpointChange.totalMs.median)) });
+    for (const c of cells.filter((x) => x.iptables.variant === v && x.aborted)) {
+      notes.push(`iptables-${v} at ${c.params.services.toLocaleString('en-US')} services: stopped at its budget, partial samples`);
+    }
     for (const c of cells.filter((x) => x.iptables.variant === v && x.skipped)) {
       notes.push(`iptables-${v} at ${c.params.services.toLocaleString('en-US')} services: skipped (estimated ${formatSeconds(c.iptables.estimatedSeconds ?? NaN)} of kernel tool time)`);
     }
   }
   const agent = cells.filter((c) => c.phases && !c.skipped && c.iptables.variant === 'legacy');
-  if (agent.length > 0) series.push({ label: 'agent share of full sync', color: '#444', dashed: true, points: agent.map((c) => ({ x: c.params.services, y: c.phases!.full.agentMs.median })) });
+  if (agent.length > 0) series.push({ label: 'agent time in a full sync (legacy cells)', color: '#444', dashed: true, points: agent.map((c) => ({ x: c.params.services, y: c.phases!.full.agentMs.median })) });
   const eps = cells[0]?.params.endpointsPerService ?? 10;
   return lineChartSvg({
     title: `kube-proxy-ts iptables mode: sync time (median), ${eps} endpoints per service`,
@@ -140,7 +151,7 @@ function summaryTable(cells: BenchResult[]): string {
   const header = ['services', 'iptables', 'full sync', 'agent', 'tool', 'agent %', 'full input', 'endpoint change', 'change input', 'service add', 'service remove', 'peak RSS'];
   const rows: string[][] = [];
   for (const c of cells) {
-    const head = [c.params.services.toLocaleString('en-US'), c.iptables.variant ?? '-'];
+    const head = [c.params.services.toLocaleString('en-US'), `${c.iptables.variant ?? '-'}${c.aborted ? ' (stopped at its budget: partial)' : ''}`];
     if (c.skipped || !c.phases) {
       rows.push([...head, `skipped: about ${formatSeconds(c.iptables.estimatedSeconds ?? NaN)} of kernel time (floor)`, '', '', '', '', '', '', '', '', '']);
       continue;
@@ -165,11 +176,18 @@ function summaryTable(cells: BenchResult[]): string {
 }
 
 async function main(): Promise<number> {
+  const o = parseMatrixArgs(process.argv.slice(2));
+  if (o.replot) {
+    const saved = JSON.parse(readFileSync(o.replot, 'utf8')) as { cells: BenchResult[] };
+    const svg = join(dirname(o.replot), 'sync-time.svg');
+    writeFileSync(svg, chart(saved.cells));
+    process.stdout.write(`${summaryTable(saved.cells)}\n\nwrote ${svg}\n`);
+    return 0;
+  }
   if (process.getuid?.() !== 0) {
     process.stderr.write('bench-matrix: needs root (it creates throwaway network namespaces and runs iptables in them)\n');
     return 1;
   }
-  const o = parseMatrixArgs(process.argv.slice(2));
   const started = Date.now();
   const loadBefore = loadavg();
   const cells: BenchResult[] = [];
@@ -179,7 +197,7 @@ async function main(): Promise<number> {
       const t = Date.now();
       const r = await runCell(o, services, variant, label);
       cells.push(r);
-      process.stderr.write(`[${label}] ${r.skipped ? `skipped: ${r.skipped}` : r.aborted ? `aborted: ${r.aborted}` : 'done'} (${formatSeconds((Date.now() - t) / 1000)})\n`);
+      process.stderr.write(`[${label}] ${r.skipped ? 'skipped (reason above)' : r.aborted ? `stopped at its budget: ${r.aborted}` : 'done'} (${formatSeconds((Date.now() - t) / 1000)})\n`);
     }
   }
   const elapsedMs = Date.now() - started;

@@ -24,9 +24,9 @@ export interface ChartSpec {
   notes?: string[];
 }
 
-const W = 760;
+const W = 820;
 const H = 470;
-const M = { left: 70, right: 210, top: 44, bottom: 60 };
+const M = { left: 70, right: 260, top: 44, bottom: 60 };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -40,7 +40,7 @@ function decades(lo: number, hi: number): number[] {
 }
 
 function msLabel(ms: number): string {
-  if (ms >= 60_000) return `${ms / 60_000} min`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
   if (ms >= 1000) return `${ms / 1000} s`;
   return `${ms} ms`;
 }
