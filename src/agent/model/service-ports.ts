@@ -76,15 +76,16 @@ function mergeEndpoints(slices: EndpointSlice[], portName: string, protocol: str
       if (!prev || (!prev.ready && ep.ready)) byKey.set(key, ep);
     }
   }
-  return [...byKey.values()].sort(compareEndpoints);
+  // Parse each address once, then sort on the parsed bytes.
+  const keyed = [...byKey.values()].map((e) => ({ e, bytes: ipaddr.parse(e.address).toByteArray() }));
+  keyed.sort(compareEndpoints);
+  return keyed.map((k) => k.e);
 }
 
-function compareEndpoints(a: Endpoint, b: Endpoint): number {
-  if (a.address !== b.address) {
-    const x = ipaddr.parse(a.address).toByteArray();
-    const y = ipaddr.parse(b.address).toByteArray();
-    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-    return x.length - y.length;
-  }
-  return a.port - b.port;
+function compareEndpoints(a: { e: Endpoint; bytes: number[] }, b: { e: Endpoint; bytes: number[] }): number {
+  const x = a.bytes;
+  const y = b.bytes;
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  if (x.length !== y.length) return x.length - y.length;
+  return a.e.port - b.e.port;
 }

@@ -4,7 +4,7 @@
  * over the service port name and protocol (plus the endpoint for SEP chains),
  * so names match upstream's for the same service.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import type { ServicePort } from '../../agent/model/types.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -25,12 +25,24 @@ function base32(bytes: Uint8Array): string {
   return out;
 }
 
+// crypto.hash (Node >= 20.12) is the one-shot digest: about 3x faster than createHash for short inputs.
+const sha256: (text: string) => Uint8Array =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (text) => (crypto as unknown as { hash(alg: string, data: string, enc: 'buffer'): Buffer }).hash('sha256', text, 'buffer')
+    : (text) => createHash('sha256').update(text).digest();
+
 function hash16(text: string): string {
-  return base32(createHash('sha256').update(text).digest()).slice(0, 16);
+  // 16 base32 characters need only the first 10 bytes of the digest.
+  return base32(sha256(text).subarray(0, 10));
 }
 
+/** One hash per service port object, shared by its KUBE-SVC/SVL/EXT/FW names. */
+const portHashes = new WeakMap<ServicePort, string>();
+
 function portProtoHash(sp: ServicePort): string {
-  return hash16(sp.displayName + sp.protocol.toLowerCase());
+  let h = portHashes.get(sp);
+  if (h === undefined) portHashes.set(sp, (h = hash16(sp.displayName + sp.protocol.toLowerCase())));
+  return h;
 }
 
 export const svcChain = (sp: ServicePort): string => `KUBE-SVC-${portProtoHash(sp)}`;

@@ -215,9 +215,23 @@ function endpointComment(cfg: RenderConfig, text: string): string {
 }
 
 /** A policy chain (KUBE-SVC or KUBE-SVL): session affinity checks first, then random load balancing. */
+/** KUBE-SEP chain names, hashed once per endpoint even when several chains jump to it. */
+const sepNames = new WeakMap<ServicePort, Map<string, string>>();
+
+function sepOf(sp: ServicePort, epStr: string): string {
+  let m = sepNames.get(sp);
+  if (!m) sepNames.set(sp, (m = new Map()));
+  let name = m.get(epStr);
+  if (name === undefined) m.set(epStr, (name = sepChain(sp, epStr)));
+  return name;
+}
+
 function endpointRules(sp: ServicePort, cfg: RenderConfig, chain: string, endpoints: readonly Endpoint[]): string[] {
   const rules: string[] = [];
-  const seps = endpoints.map((ep) => ({ ep: endpointString(ep), sep: sepChain(sp, endpointString(ep)) }));
+  const seps = endpoints.map((ep) => {
+    const epStr = endpointString(ep);
+    return { ep: epStr, sep: sepOf(sp, epStr) };
+  });
   if (sp.sessionAffinity === 'ClientIP') {
     for (const { ep, sep } of seps) {
       rules.push(
@@ -236,7 +250,7 @@ function endpointRules(sp: ServicePort, cfg: RenderConfig, chain: string, endpoi
 /** KUBE-SEP: hairpin masquerade, affinity record, DNAT. */
 function endpointChain(sp: ServicePort, cfg: RenderConfig, ep: Endpoint): ServiceChain {
   const epStr = endpointString(ep);
-  const sep = sepChain(sp, epStr);
+  const sep = sepOf(sp, epStr);
   const c = endpointComment(cfg, sp.displayName);
   const p = sp.protocol.toLowerCase();
   const affinity = sp.sessionAffinity === 'ClientIP' ? `-m recent --name ${sep} --set` : '';
