@@ -187,7 +187,10 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
           metrics.recordSync({ full: r.full, seconds, ok: true, at: now, family: p.family });
           // A partial sync writes only part of the rules: the table totals are known after full syncs.
           for (const [table, n] of Object.entries(r.rulesByTable)) metrics.setIptablesRules(table, r.full ? { total: n, lastSync: n } : { lastSync: n }, p.family);
-          for (const t of changes.triggerTimes) metrics.recordNetworkProgramming(t, now, p.family);
+          for (const t of changes.triggerTimes) {
+            metrics.recordNetworkProgramming(t, now, p.family);
+            log.info(4, 'network programming latency', { family: p.family, ms: now - t });
+          }
           // UDP flows to endpoints that went away (or to services that just got one) would stay
           // stuck in conntrack: delete them now that the new rules are in place.
           const prev = applied.get(p.family) ?? new Map<string, ServicePort>();
