@@ -167,6 +167,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   const serviceHealth = new ServiceHealthServer({ isProxyHealthy: () => health.isHealthy(), log, nodeName: opts.hostnameOverride });
   /** Per family, the service ports the kernel holds (the last applied snapshot), for conntrack cleanup. */
   const applied = new Map<string, ReadonlyMap<string, ServicePort>>();
+  let conntrackQueue: Promise<void> = Promise.resolve();
   let listening = false;
   const pending = { services: 0, endpoints: 0 };
   let markReady: () => void = () => undefined;
@@ -197,7 +198,8 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
           const changed = r.full ? new Set([...prev.keys(), ...snapshot.servicePorts.keys()]) : changes.servicePorts;
           applied.set(p.family, snapshot.servicePorts);
           const deletions = planConntrackCleanup(prev, snapshot.servicePorts, changed);
-          if (deletions.length > 0) await runConntrackCleanup(deletions, { log, family: p.family });
+          // In the background, one batch after another: deleting entries must not delay the next sync.
+          if (deletions.length > 0) conntrackQueue = conntrackQueue.then(() => runConntrackCleanup(deletions, { log, family: p.family })).then(() => undefined);
           log.info(2, 'synced rules', {
             family: p.family,
             full: r.full,
@@ -288,6 +290,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     metrics,
     async stop() {
       clearInterval(canaryTimer);
+      await conntrackQueue;
       await source.stop();
       await runner.stop();
       await stopServers();

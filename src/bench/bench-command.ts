@@ -4,6 +4,7 @@
  *   kube-proxy-ts bench --services N [--endpoints-per-service M] [--mode iptables]
  *       [--changes K] [--repeat R] [--seed S] [--json] [--no-apply]
  *       [--iptables legacy|nft] [--max-seconds S] [--namespace-prefix P]
+ *   kube-proxy-ts bench --latency [...]   (network programming latency of the whole agent: latency-command.ts)
  *
  * Generates a synthetic cluster from the seed, and runs the agent's own
  * pipeline (store → snapshot → backend) against the real kernel tool in a
@@ -62,6 +63,7 @@ function buildCommand(): Command {
     )
     .option('--max-seconds <s>', 'budget of the run: skipped if the measured floor says it would take longer, stopped if it overruns', '300')
     .option('--namespace-prefix <p>', 'prefix of the namespaces created, one per repeat (default kpt-bench-<pid>)')
+    .option('--latency', 'another mode: network programming latency of the whole agent under churn (see bench --latency --help)')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
     .exitOverride();
@@ -130,6 +132,12 @@ export function progressWriter(io: BenchCommandIO): { update(line: string): void
 }
 
 export async function runBenchCommand(argv: string[], io: BenchCommandIO = defaultBenchIO): Promise<number> {
+  // `--latency`: the whole agent against a fake API server (src/bench/latency-command.ts), loaded only when asked for.
+  if (argv.includes('--latency')) {
+    const latency = progressWriter(io);
+    const { runLatencyCommand } = await import('./latency-command.js');
+    return runLatencyCommand(argv.filter((a) => a !== '--latency'), io, (l) => latency.update(l), () => latency.done());
+  }
   const parsed = parseBenchArgs(argv);
   if (parsed.kind === 'exit') {
     (parsed.code === 0 ? io.stdout : io.stderr)(parsed.output);

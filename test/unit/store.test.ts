@@ -69,3 +69,14 @@ t.test('ExternalName, headless and IPv6-only services have no IPv4 service ports
   store.upsertService(service({ name: 'v6', clusterIPs: ['fd00::10'] }));
   t.equal(store.snapshot().snapshot.servicePorts.size, 0);
 });
+
+t.test('trigger times count only for the store of the slice\'s own family', async (t) => {
+  const v4 = new ClusterStore('node-1', 'IPv4');
+  const v6 = new ClusterStore('node-1', 'IPv6');
+  for (const s of [v4, v6]) {
+    s.upsertService(service({ name: 'a', clusterIPs: ['10.96.0.10', 'fd00::10'] }));
+    s.upsertSlice(slice('a', [{ ip: '10.244.1.2' }], { triggerTime: 1000 }));
+  }
+  t.same(v4.snapshot().changes.triggerTimes, [1000]);
+  t.same(v6.snapshot().changes.triggerTimes, [], 'an IPv4 slice is no IPv6 latency');
+});

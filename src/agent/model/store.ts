@@ -104,7 +104,8 @@ export class ClusterStore implements ClusterSink {
     if (!m) this.slices.set(svcKey, (m = new Map()));
     m.set(slice.name, slice);
     this.sliceOwner.set(sliceKey, svcKey);
-    if (slice.triggerTime !== undefined) this.pendingTriggerTimes.push(slice.triggerTime);
+    // Only this family's slices program this family's rules (and count for its latency).
+    if (slice.triggerTime !== undefined && slice.addressType === this.family) this.pendingTriggerTimes.push(slice.triggerTime);
     this.touch(svcKey, 'EndpointSlice');
   }
 
