@@ -119,7 +119,8 @@ t.test('service churn reaches the kernel', async (t) => {
 
   api.create('services', apiService('api', '10.96.0.11'));
   api.create('endpointslices', apiSlice('api', [POD_B]));
-  await waitForRules((s) => s.includes('demo/api:http'), 'service added');
+  // The Service and its EndpointSlice may arrive in different syncs: wait for the endpoint.
+  await waitForRules((s) => s.includes(`demo/api:http -> ${POD_B}:8080`), 'service added');
   const r = await topo.probe(topo.pod('pod-a').ns, { proto: 'tcp', host: '10.96.0.11', port: 80 });
   t.match(r, { ok: true, pod: 'pod-b' }, 'new service answers');
 
