@@ -1,0 +1,135 @@
+/**
+ * Partial syncs: given what the last successful sync wrote and the service
+ * ports that changed, plan one transaction that touches only those ports:
+ * their new chains are added, their changed chains flushed and refilled,
+ * their shared map and set elements added or deleted (never the maps
+ * themselves), and the chains and affinity sets they no longer use deleted
+ * after the elements pointing at them. Nothing is read from the kernel. Pure.
+ *
+ * The table after a partial sync equals the table after a full sync of the
+ * same snapshot; tests check exactly that.
+ *
+ * Order inside the transaction (each step only refers to what exists):
+ *   1. add the new chains;
+ *   2. flush the changed chains and those to delete;
+ *   3. delete the affinity sets no longer used (or changed), add the new ones;
+ *   4. add the rules of the new and changed chains;
+ *   5. delete, then add, shared elements;
+ *   6. delete the chains no longer used (unless deferred).
+ */
+import type { NftRenderConfig } from './config.js';
+import type { ElementStore } from './elements.js';
+import { fixedRules } from './layout.js';
+import { chain, set } from './nft/objects.js';
+import type { Transaction } from './nft/transaction.js';
+import { affinitySetObj, elementObj, newTransaction, writeRules } from './render.js';
+import { renderServicePort } from './render-service.js';
+import type { AffinitySetSpec, ChainSpec, ElementSpec, RenderedServicePort } from './render-service.js';
+import type { ServicePort } from '../../agent/model/types.js';
+
+/** What the kernel holds, as far as this backend wrote it. */
+export interface WrittenState {
+  cfg: NftRenderConfig;
+  ports: Map<string, RenderedServicePort>;
+  elements: ElementStore;
+}
+
+export interface PartialPlan {
+  tx: Transaction;
+  /** The rendered ports to record once applied (undefined: the port is gone). */
+  updates: Map<string, RenderedServicePort | undefined>;
+  /** Element contributions to record once applied. */
+  elementUpdates: Map<string, ElementSpec[] | undefined>;
+  /** Chains no longer used (flushed; deleted unless deferred). */
+  staleChains: string[];
+}
+
+function sameRules(a: ChainSpec, b: ChainSpec): boolean {
+  return a.rules.length === b.rules.length && a.rules.every((r, i) => r.rule === b.rules[i]!.rule && r.comment === b.rules[i]!.comment);
+}
+
+const sameSet = (a: AffinitySetSpec, b: AffinitySetSpec): boolean => a.type === b.type && a.timeout === b.timeout;
+
+export function planPartial(
+  written: WrittenState,
+  changed: Iterable<string>,
+  lookup: (key: string) => ServicePort | undefined,
+  cfg: NftRenderConfig,
+  opts: { deferStaleChains?: boolean; rewriteFixedChains?: readonly string[] } = {},
+): PartialPlan {
+  const updates = new Map<string, RenderedServicePort | undefined>();
+  for (const key of [...new Set(changed)].sort()) {
+    const sp = lookup(key);
+    if (!sp && !written.ports.has(key)) continue;
+    updates.set(key, sp ? renderServicePort(sp, cfg) : undefined);
+  }
+
+  const newChains: ChainSpec[] = [];
+  const rewritten: ChainSpec[] = [];
+  const stale: string[] = [];
+  const setsGone: AffinitySetSpec[] = [];
+  const setsNew: AffinitySetSpec[] = [];
+  const elementChanges = new Map<string, { before: ElementSpec[] | undefined; after: ElementSpec[] | undefined }>();
+
+  for (const [key, next] of updates) {
+    const prev = written.ports.get(key);
+    const prevSets = new Map((prev?.sets ?? []).map((s) => [s.name, s]));
+    let setChanged = false;
+    for (const s of next?.sets ?? []) {
+      const old = prevSets.get(s.name);
+      if (old && sameSet(old, s)) {
+        prevSets.delete(s.name);
+        continue;
+      }
+      if (old) {
+        // Same name, another timeout: the set is re-created, so every rule naming it is rewritten.
+        setsGone.push(old);
+        prevSets.delete(s.name);
+        setChanged = true;
+      }
+      setsNew.push(s);
+    }
+    setsGone.push(...prevSets.values());
+
+    const prevChains = new Map((prev?.chains ?? []).map((c) => [c.name, c]));
+    for (const c of next?.chains ?? []) {
+      const old = prevChains.get(c.name);
+      prevChains.delete(c.name);
+      if (!old) newChains.push(c);
+      else if (setChanged || !sameRules(old, c)) rewritten.push(c);
+    }
+    stale.push(...prevChains.keys());
+    elementChanges.set(key, { before: prev?.elements, after: next?.elements });
+  }
+
+  const tx = newTransaction(cfg);
+  for (const c of newChains) tx.add(chain(c.name));
+  for (const c of rewritten) tx.flush(chain(c.name));
+  for (const name of stale) tx.flush(chain(name));
+  for (const s of setsGone) tx.delete(set(s.name, { type: s.type }));
+  for (const s of setsNew) tx.add(affinitySetObj(s));
+  for (const c of [...newChains, ...rewritten]) writeRules(tx, c);
+  if (opts.rewriteFixedChains && opts.rewriteFixedChains.length > 0) {
+    const fixed = fixedRules(cfg);
+    for (const name of opts.rewriteFixedChains) {
+      tx.flush(chain(name));
+      writeRules(tx, { name, rules: fixed.get(name) ?? [] });
+    }
+  }
+
+  const el = written.elements.diff(elementChanges);
+  for (const e of el.deletes) tx.delete(elementObj({ container: e.container, key: e.key }));
+  for (const e of el.adds) tx.add(elementObj(e));
+
+  if (!opts.deferStaleChains) for (const name of stale) tx.delete(chain(name));
+  return { tx, updates, elementUpdates: el.updates, staleChains: stale };
+}
+
+/** Records an applied plan. */
+export function applyPlan(written: WrittenState, plan: PartialPlan): void {
+  for (const [k, v] of plan.updates) {
+    written.elements.record(k, written.ports.get(k)?.elements, v?.elements);
+    if (v) written.ports.set(k, v);
+    else written.ports.delete(k);
+  }
+}

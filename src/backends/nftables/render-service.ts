@@ -1,0 +1,253 @@
+/**
+ * What one service port contributes to the kube-proxy table, following
+ * upstream's nftables proxier (syncProxyRules / writeServiceToEndpointRules)
+ * rule for rule. Pure: depends only on the service port and the config.
+ *
+ * - Elements of the shared maps and sets: its ClusterIP in `cluster-ips`;
+ *   `service-ips` (ClusterIP → internal policy chain; external and
+ *   LoadBalancer IPs → `external-` chain), `service-nodeports`,
+ *   `firewall-ips` (LoadBalancer IPs with source ranges → `firewall-`
+ *   chain), and, where traffic has nowhere to go, `no-endpoint-services` /
+ *   `no-endpoint-nodeports` (`goto reject-chain` when the service has no
+ *   endpoint at all, `drop` when only a Local policy has none on this node).
+ * - Its chains: `service-` (Cluster policy: every usable endpoint), `local-`
+ *   (this node's endpoints), `external-` (masquerade or short-circuit, then
+ *   the external policy chain), `firewall-` (drop sources outside
+ *   loadBalancerSourceRanges) and one `endpoint-` chain per endpoint
+ *   (hairpin masquerade, affinity update, DNAT). Load balancing is
+ *   `numgen random mod N vmap { 0 : goto endpoint-…, … }`.
+ * - Session affinity: an `affinity-` set per endpoint (timeout =
+ *   sessionAffinity timeout), checked before the load balancing.
+ */
+import {
+  categorizeEndpoints,
+  endpointString,
+  externalPolicyLocal,
+  internalPolicyLocal,
+  isExternallyAccessible,
+  usesClusterEndpoints,
+  usesLocalEndpoints,
+} from '../../agent/model/endpoint-selection.js';
+import type { Endpoint, ServicePort } from '../../agent/model/types.js';
+import { cidrContains, parseCIDR } from '../../agent/util/addr.js';
+import type { NftRenderConfig } from './config.js';
+import {
+  affinitySet,
+  CLUSTER_IPS_SET,
+  endpointChain,
+  FIREWALL_IPS_MAP,
+  MARK_MASQ_CHAIN,
+  NO_ENDPOINT_NODEPORTS_MAP,
+  NO_ENDPOINT_SERVICES_MAP,
+  REJECT_CHAIN,
+  SERVICE_IPS_MAP,
+  SERVICE_NODEPORTS_MAP,
+  servicePortChains,
+} from './names.js';
+
+export interface RuleSpec {
+  rule: string;
+  comment?: string;
+}
+
+export interface ChainSpec {
+  name: string;
+  rules: RuleSpec[];
+}
+
+export interface AffinitySetSpec {
+  name: string;
+  /** ipv4_addr or ipv6_addr. */
+  type: string;
+  timeout: number;
+}
+
+/** An element of one of the shared maps or sets. */
+export interface ElementSpec {
+  container: string;
+  key: string[];
+  /** Maps only. */
+  value?: string[];
+  comment?: string;
+}
+
+export interface RenderedServicePort {
+  /** Its own chains, in writing order. */
+  chains: ChainSpec[];
+  /** Its session affinity sets. */
+  sets: AffinitySetSpec[];
+  /** Its elements in the shared maps and sets. */
+  elements: ElementSpec[];
+}
+
+/** The containers whose elements come from service ports (nodeport-ips comes from the config). */
+export const SERVICE_CONTAINERS = [CLUSTER_IPS_SET, SERVICE_IPS_MAP, SERVICE_NODEPORTS_MAP, FIREWALL_IPS_MAP, NO_ENDPOINT_SERVICES_MAP, NO_ENDPOINT_NODEPORTS_MAP] as const;
+
+export const isMapContainer = (name: string): boolean => name !== CLUSTER_IPS_SET;
+
+interface EndpointInfo {
+  ep: Endpoint;
+  chain: string;
+  affinitySet: string;
+}
+
+export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): RenderedServicePort {
+  const out: RenderedServicePort = { chains: [], sets: [], elements: [] };
+  const v6 = (cfg.family ?? 'IPv4') === 'IPv6';
+  const ipX = v6 ? 'ip6' : 'ip';
+  const proto = sp.protocol.toLowerCase();
+  const port = String(sp.port);
+  const name = sp.displayName;
+  const names = servicePortChains(sp);
+
+  const podCIDR = canonicalCIDR(cfg.clusterCIDR);
+  const sel = categorizeEndpoints(sp, { nodeName: cfg.nodeName ?? '', zone: cfg.nodeZone ?? '' });
+  const hasEndpoints = sel.hasAnyEndpoints;
+  const info = new Map<Endpoint, EndpointInfo>();
+  for (const ep of sel.allReachableEndpoints) {
+    info.set(ep, { ep, chain: endpointChain(sp, ep.address, ep.port), affinitySet: affinitySet(sp, ep.address, ep.port) });
+  }
+  const epInfo = (ep: Endpoint): EndpointInfo => info.get(ep) ?? { ep, chain: endpointChain(sp, ep.address, ep.port), affinitySet: affinitySet(sp, ep.address, ep.port) };
+
+  const usesClusterPolicyChain = sel.clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
+  const usesLocalPolicyChain = sel.localEndpoints.length > 0 && usesLocalEndpoints(sp);
+
+  const iLocal = internalPolicyLocal(sp);
+  const internalChain = iLocal ? names.local : names.cluster;
+  const hasInternalEndpoints = hasEndpoints && (!iLocal || sel.localEndpoints.length > 0);
+  const eLocal = externalPolicyLocal(sp);
+  const externalPolicyChain = eLocal ? names.local : names.cluster;
+  const hasExternalEndpoints = hasEndpoints && (!eLocal || sel.localEndpoints.length > 0);
+  // Even without endpoints for external traffic, the external chain keeps the short-circuit rules.
+  const usesExternalChain = hasEndpoints && isExternallyAccessible(sp);
+  const usesFirewallChain = sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+
+  // Where traffic with nowhere to go goes: reject when no endpoint anywhere, drop when only this node has none.
+  const internalFilterVerdict = !hasEndpoints ? `goto ${REJECT_CHAIN}` : 'drop';
+  const externalFilterVerdict = internalFilterVerdict;
+
+  const el = (container: string, key: string[], value?: string[], comment?: string): void => {
+    const e: ElementSpec = { container, key };
+    if (value !== undefined) e.value = value;
+    if (comment !== undefined) e.comment = comment;
+    out.elements.push(e);
+  };
+
+  // ClusterIP.
+  el(CLUSTER_IPS_SET, [sp.clusterIP]);
+  if (hasInternalEndpoints) el(SERVICE_IPS_MAP, [sp.clusterIP, proto, port], [`goto ${internalChain}`]);
+  else el(NO_ENDPOINT_SERVICES_MAP, [sp.clusterIP, proto, port], [internalFilterVerdict], name);
+
+  // External IPs.
+  for (const ip of sp.externalIPs) {
+    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${names.external}`]);
+    if (!hasExternalEndpoints) el(NO_ENDPOINT_SERVICES_MAP, [ip, proto, port], [externalFilterVerdict], name);
+  }
+
+  // LoadBalancer IPs (through the firewall first when source ranges are set).
+  for (const ip of sp.loadBalancerIPs) {
+    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${names.external}`]);
+    if (usesFirewallChain) el(FIREWALL_IPS_MAP, [ip, proto, port], [`goto ${names.firewall}`]);
+  }
+  if (!hasExternalEndpoints) for (const ip of sp.loadBalancerIPs) el(NO_ENDPOINT_SERVICES_MAP, [ip, proto, port], [externalFilterVerdict], name);
+
+  // NodePort (not subject to loadBalancerSourceRanges, as upstream).
+  if (sp.nodePort !== 0) {
+    if (hasEndpoints) el(SERVICE_NODEPORTS_MAP, [proto, String(sp.nodePort)], [`goto ${names.external}`]);
+    if (!hasExternalEndpoints) el(NO_ENDPOINT_NODEPORTS_MAP, [proto, String(sp.nodePort)], [externalFilterVerdict], name);
+  }
+
+  // The chains. Endpoint chains are declared first, as upstream.
+  const chains = new Map<string, ChainSpec>();
+  const chainOf = (n: string): ChainSpec => {
+    let c = chains.get(n);
+    if (!c) chains.set(n, (c = { name: n, rules: [] }));
+    return c;
+  };
+  for (const ep of sel.allReachableEndpoints) chainOf(epInfo(ep).chain);
+  if (usesClusterPolicyChain) chainOf(names.cluster);
+  if (usesLocalPolicyChain) chainOf(names.local);
+  if (usesExternalChain) chainOf(names.external);
+  if (usesFirewallChain) chainOf(names.firewall);
+
+  // Internal traffic: masquerade what comes from outside the cluster (it may have been routed here from elsewhere).
+  if (hasInternalEndpoints) {
+    if (cfg.masqueradeAll) chainOf(internalChain).rules.push({ rule: `${ipX} daddr ${sp.clusterIP} jump ${MARK_MASQ_CHAIN}` });
+    else if (podCIDR) chainOf(internalChain).rules.push({ rule: `${ipX} daddr ${sp.clusterIP} ${ipX} saddr != ${podCIDR} jump ${MARK_MASQ_CHAIN}` });
+  }
+
+  // External traffic.
+  if (usesExternalChain) {
+    const ext = chainOf(names.external);
+    if (!eLocal) {
+      // The endpoint may be on another node: the reply must come back through this one.
+      ext.rules.push({ rule: `jump ${MARK_MASQ_CHAIN}` });
+    } else {
+      // Pods reaching an external address are treated as if they went out to the load balancer and came
+      // back (no traffic policy); so is the node itself, masqueraded since its source would be the LB IP.
+      if (podCIDR) ext.rules.push({ rule: `${ipX} saddr ${podCIDR} goto ${names.cluster}`, comment: 'short-circuit pod traffic' });
+      ext.rules.push({ rule: `fib saddr type local jump ${MARK_MASQ_CHAIN}`, comment: 'masquerade local traffic' });
+      ext.rules.push({ rule: `fib saddr type local goto ${names.cluster}`, comment: 'short-circuit local traffic' });
+    }
+    if (hasExternalEndpoints) ext.rules.push({ rule: `goto ${externalPolicyChain}` });
+  }
+
+  if (usesFirewallChain) {
+    const sources = new Set<string>();
+    let allowFromNode = false;
+    for (const r of sp.loadBalancerSourceRanges) {
+      const c = parseCIDR(r.trim());
+      if (!c) continue;
+      sources.add(c.cidr);
+      if (cfg.nodeIP !== undefined && cidrContains(c, cfg.nodeIP)) allowFromNode = true;
+    }
+    // A VIP-style load balancer IP is often also a local address of the node: a request from the
+    // node to it then loops back with the LB IP as its source. Admit those when the node is admitted.
+    if (allowFromNode) for (const ip of sp.loadBalancerIPs) sources.add(ip);
+    chainOf(names.firewall).rules.push({ rule: `${ipX} saddr != { ${[...sources].join(', ')} } drop` });
+  }
+
+  if (sp.sessionAffinity === 'ClientIP') {
+    for (const ep of sel.allReachableEndpoints) out.sets.push({ name: epInfo(ep).affinitySet, type: v6 ? 'ipv6_addr' : 'ipv4_addr', timeout: sp.sessionAffinityTimeoutSeconds });
+  }
+
+  if (usesClusterPolicyChain) chainOf(names.cluster).rules.push(...endpointRules(sp, ipX, sel.clusterEndpoints.map(epInfo)));
+  if (usesLocalPolicyChain) chainOf(names.local).rules.push(...endpointRules(sp, ipX, sel.localEndpoints.map(epInfo)));
+
+  for (const ep of sel.allReachableEndpoints) {
+    const i = epInfo(ep);
+    const rules = chainOf(i.chain).rules;
+    // Hairpin: a pod reaching itself through the service must see the node as the source.
+    rules.push({ rule: `${ipX} saddr ${ep.address} jump ${MARK_MASQ_CHAIN}` });
+    if (sp.sessionAffinity === 'ClientIP') rules.push({ rule: `update @${i.affinitySet} { ${ipX} saddr }` });
+    rules.push({ rule: `meta l4proto ${proto} dnat to ${endpointString(ep)}` });
+  }
+
+  out.chains = [...chains.values()];
+  // One element per key (an address listed twice, or an external IP equal to the ClusterIP): the last wins, as upstream.
+  const byId = new Map<string, ElementSpec>();
+  for (const e of out.elements) {
+    const id = `${e.container} ${e.key.join(' . ')}`;
+    byId.delete(id);
+    byId.set(id, e);
+  }
+  out.elements = [...byId.values()];
+  return out;
+}
+
+let lastCIDR: { text: string | undefined; cidr: string | undefined } = { text: undefined, cidr: undefined };
+
+/** The pod CIDR, parsed and canonical (undefined when unset or not a CIDR: no local-traffic detection). */
+function canonicalCIDR(text: string | undefined): string | undefined {
+  if (text !== lastCIDR.text) lastCIDR = { text, cidr: text === undefined ? undefined : parseCIDR(text.trim())?.cidr };
+  return lastCIDR.cidr;
+}
+
+/** A policy chain's endpoint rules: affinity checks first, then random load balancing over the endpoints. */
+function endpointRules(sp: ServicePort, ipX: string, eps: EndpointInfo[]): RuleSpec[] {
+  const rules: RuleSpec[] = [];
+  if (sp.sessionAffinity === 'ClientIP') for (const e of eps) rules.push({ rule: `${ipX} saddr @${e.affinitySet} goto ${e.chain}` });
+  const vmap = eps.map((e, i) => `${i} : goto ${e.chain}`).join(' , ');
+  rules.push({ rule: `numgen random mod ${eps.length} vmap { ${vmap} }` });
+  return rules;
+}

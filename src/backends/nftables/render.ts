@@ -1,0 +1,177 @@
+/**
+ * The pure nftables renderer: a snapshot in, one Transaction out (no I/O).
+ * A full sync rewrites the whole `kube-proxy` table of one family the way
+ * upstream does (add + flush every chain, flush the maps, re-add every rule
+ * and element), so objects that survive keep their identity (the dynamic
+ * session-affinity sets keep their entries) and what is stale is flushed and
+ * deleted, all in one atomic `nft -f -` transaction.
+ */
+import type { Snapshot } from '../../agent/model/types.js';
+import { nftFamily } from './config.js';
+import type { NftRenderConfig } from './config.js';
+import { ElementStore } from './elements.js';
+import { BASE_CHAINS, fixedRules, fixedSets, nodePortIPs, nodePortIPsSet, nodePortsMatchAll, REGULAR_CHAINS } from './layout.js';
+import { NODEPORT_IPS_SET, TABLE } from './names.js';
+import { chain, mapElement, rule, set, setElement, table } from './nft/objects.js';
+import type { ElementObj, SetObj } from './nft/objects.js';
+import type { TableListing } from './nft/run.js';
+import { Transaction } from './nft/transaction.js';
+import { isMapContainer, renderServicePort } from './render-service.js';
+import type { AffinitySetSpec, ChainSpec, ElementSpec, RenderedServicePort } from './render-service.js';
+
+export type { NftRenderConfig } from './config.js';
+export { DEFAULT_NFT_CONFIG } from './config.js';
+
+export const TABLE_COMMENT = 'rules for kube-proxy';
+
+/** Renders every service port of the snapshot, in key order. */
+export function renderAll(snapshot: Snapshot, cfg: NftRenderConfig): Map<string, RenderedServicePort> {
+  const out = new Map<string, RenderedServicePort>();
+  for (const key of [...snapshot.servicePorts.keys()].sort()) out.set(key, renderServicePort(snapshot.servicePorts.get(key)!, cfg));
+  return out;
+}
+
+export function newTransaction(cfg: NftRenderConfig): Transaction {
+  return new Transaction(nftFamily(cfg), TABLE);
+}
+
+export function elementObj(e: ElementSpec): ElementObj {
+  const opts = e.comment !== undefined ? { comment: e.comment } : {};
+  return isMapContainer(e.container) ? mapElement(e.container, e.key, e.value ?? [], opts) : setElement(e.container, e.key, opts);
+}
+
+export function affinitySetObj(s: AffinitySetSpec): SetObj {
+  // "dynamic" too: the packet path adds to it (upstream notes that without it some kernels add the flag themselves).
+  return set(s.name, { type: s.type, flags: ['dynamic', 'timeout'], timeout: s.timeout });
+}
+
+export function writeRules(tx: Transaction, c: ChainSpec): void {
+  for (const r of c.rules) tx.add(rule(c.name, r.rule, r.comment));
+}
+
+export interface FullPlanOptions {
+  /**
+   * What the table holds now (names and types), from `nft list`: chains
+   * and sets there but not wanted are flushed and deleted, only existing
+   * chains are flushed. Undefined (dry run): every declared chain is flushed
+   * and nothing is known to be stale.
+   */
+  existing?: TableListing;
+  /** Re-create every base chain (add + delete first), so a changed priority applies: once per process, as upstream. */
+  resetBaseChains?: boolean;
+  /** Flush stale chains but leave their deletion to a later transaction (kernels before 6.2). */
+  deferStaleChains?: boolean;
+}
+
+export interface FullPlan {
+  tx: Transaction;
+  /** The effective shared elements written. */
+  elements: ElementStore;
+  /** Chains flushed as stale (and deleted, unless deferred). */
+  staleChains: string[];
+}
+
+/** Plans a full sync of the given rendered ports. Pure. */
+export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: NftRenderConfig, opts: FullPlanOptions = {}): FullPlan {
+  const tx = newTransaction(cfg);
+  const existing = opts.existing;
+  const isThere = (name: string): boolean => existing === undefined || existing.chains.has(name);
+
+  tx.add(table(TABLE_COMMENT));
+  // Base chains are re-created (add + delete first) when asked to (the first full sync of a process,
+  // as upstream) and when the table has one with another type, hook or priority (an older layout).
+  for (const bc of BASE_CHAINS) {
+    const now = existing?.chains.get(bc.name);
+    const differs = now !== undefined && (now.type !== bc.type || now.hook !== bc.hook || now.prio !== bc.priority);
+    if (opts.resetBaseChains || differs) {
+      tx.add(chain(bc.name));
+      tx.delete(chain(bc.name));
+    }
+  }
+
+  // Declare every chain, then flush those that may hold old rules (and the stale ones).
+  const wantedChains = new Set<string>();
+  const declared: ChainSpec[] = [];
+  for (const bc of BASE_CHAINS) {
+    tx.add(chain(bc.name, { type: bc.type, hook: bc.hook, priority: bc.priority }));
+    wantedChains.add(bc.name);
+  }
+  for (const c of REGULAR_CHAINS) {
+    tx.add(chain(c.name, c.comment !== undefined ? { comment: c.comment } : {}));
+    wantedChains.add(c.name);
+  }
+  for (const p of ports.values()) {
+    for (const c of p.chains) {
+      if (wantedChains.has(c.name)) continue;
+      tx.add(chain(c.name));
+      wantedChains.add(c.name);
+      declared.push(c);
+    }
+  }
+  for (const name of wantedChains) if (isThere(name)) tx.flush(chain(name));
+  const staleChains = existing ? [...existing.chains.keys()].filter((n) => !wantedChains.has(n)).sort() : [];
+  for (const name of staleChains) tx.flush(chain(name));
+
+  // Sets and maps. No rule refers to anything now: stale ones, and those of another kind, type or
+  // timeout, are deleted; the fixed ones are emptied (and refilled below); affinity sets keep their entries.
+  const fixed = fixedSets(cfg);
+  const affinity = new Map<string, AffinitySetSpec>();
+  for (const p of ports.values()) for (const s of p.sets) affinity.set(s.name, s);
+  const wanted = new Map<string, { kind: 'set' | 'map'; type: string; timeout?: number }>();
+  for (const s of fixed) wanted.set(s.name, { kind: s.kind, type: s.type ?? '' });
+  for (const s of affinity.values()) wanted.set(s.name, { kind: 'set', type: s.type, timeout: s.timeout });
+  const present = new Set<string>();
+  if (existing) {
+    const listed: [string, 'set' | 'map', { type: string; timeout?: number }][] = [
+      ...[...existing.sets].map(([n, i]): [string, 'set', { type: string; timeout?: number }] => [n, 'set', i]),
+      ...[...existing.maps].map(([n, i]): [string, 'map', { type: string }] => [n, 'map', i]),
+    ].sort(([a], [b]) => (a < b ? -1 : 1));
+    for (const [name, kind, info] of listed) {
+      const w = wanted.get(name);
+      if (w && w.kind === kind && w.type === info.type && (w.timeout === undefined || w.timeout === info.timeout)) present.add(name);
+      else tx.delete(kind === 'map' ? { kind: 'map', name, type: info.type } : { kind: 'set', name, type: info.type });
+    }
+  }
+  for (const s of fixed) {
+    tx.add(s);
+    if (existing === undefined || present.has(s.name)) tx.flush(s);
+  }
+  if (existing === undefined && nodePortsMatchAll(cfg)) {
+    // nodeport-ips is not used: make sure it is gone (add + delete: no error when it was not there).
+    tx.add(nodePortIPsSet(cfg));
+    tx.delete(nodePortIPsSet(cfg));
+  }
+  for (const s of [...affinity.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) tx.add(affinitySetObj(s));
+
+  // Rules.
+  const fr = fixedRules(cfg);
+  for (const [name, rules] of fr) writeRules(tx, { name, rules });
+  for (const c of declared) writeRules(tx, c);
+
+  // Elements.
+  for (const ip of nodePortIPs(cfg)) tx.add(setElement(NODEPORT_IPS_SET, [ip]));
+  const elements = new ElementStore();
+  for (const [key, p] of ports) elements.record(key, undefined, p.elements);
+  for (const e of elements.all()) tx.add(elementObj(e));
+
+  if (!opts.deferStaleChains) for (const name of staleChains) tx.delete(chain(name));
+  return { tx, elements, staleChains };
+}
+
+/**
+ * The transaction a full sync of this snapshot would apply to a table in an
+ * unknown state (every chain flushed, nothing known to be stale), without
+ * any I/O: for --dry-run and tests.
+ */
+export function renderFullSync(snapshot: Snapshot, cfg: NftRenderConfig): { tx: Transaction; text: string } {
+  const { tx } = planFull(renderAll(snapshot, cfg), cfg);
+  return { tx, text: tx.toText() };
+}
+
+/** The transaction that removes this family's table (and nothing else): add + delete, so no error when it is not there. */
+export function renderCleanup(cfg: Pick<NftRenderConfig, 'family'>): Transaction {
+  const tx = new Transaction(nftFamily(cfg), TABLE);
+  tx.add(table());
+  tx.delete(table());
+  return tx;
+}
