@@ -82,6 +82,10 @@ function buildCommand(): Command {
     .option('--cleanup', 'remove every rule and chain this proxy owns, then exit', false)
     .option('--v <level>', 'log verbosity: 0 quiet, 2 a line per sync, 4 per-object detail', '0')
     .helpOption('-h, --help', 'show this help')
+    .addHelpText(
+      'after',
+      '\nSubcommands:\n  kube-proxy-ts trace --src IP --dst IP:PORT [--proto tcp|udp|sctp] [--input FILE] [--json]   explain where a packet goes\n  kube-proxy-ts bench --services N [...] | bench --latency [...]                                   measure sync cost and latency\n  (each takes --help)\n',
+    )
     .allowExcessArguments(false)
     .exitOverride();
   // Upstream flags that change nothing about packet paths: accepted with a warning.
