@@ -47,7 +47,10 @@ async function main(): Promise<number> {
   return new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
       log.info(0, 'shutting down; rules stay in place', { signal });
-      void running.stop().then(() => resolve(0));
+      // Each sync is one atomic transaction in its own process, so leaving while one is
+      // in flight loses nothing: give a clean stop 2 s, then exit regardless.
+      const deadline = new Promise<void>((r) => setTimeout(r, 2000).unref());
+      void Promise.race([running.stop(), deadline]).then(() => resolve(0), () => resolve(0));
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
