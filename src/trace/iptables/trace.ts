@@ -15,7 +15,8 @@
 import type { Chain, Rule, Ruleset } from './ruleset.js';
 import { evaluateRule, type MatchContext, type PacketState, type Protocol } from './matchers.js';
 import { applyTarget, makeStep, type Walk } from './targets.js';
-import { isLocalAddress, parseIp, type IpAddress } from './values.js';
+import { isLocalAddress } from './values.js';
+import { checkPacket, summarize } from '../packet.js';
 
 export interface TracePacket {
   /**
@@ -241,46 +242,11 @@ function tableOf(s: WalkState): string {
   return tables[s.tableIndex] ?? '?';
 }
 
-function parseAddress(what: string, text: string): IpAddress {
-  try {
-    return parseIp(text);
-  } catch {
-    throw new Error(`trace: invalid ${what} address "${text}"`);
-  }
-}
-
-function checkPort(what: string, port: number | undefined): void {
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new Error(`trace: invalid ${what} ${port} (must be an integer 0-65535)`);
-  }
-}
-
-function summarize(paths: TracePath[]): TraceResult {
-  const verdicts = new Set(paths.map((p) => p.verdict));
-  const [only] = verdicts;
-  const verdict = verdicts.size === 1 && only !== undefined ? only : 'MIXED';
-  const endpoints = new Map<string, { address: string; port: number; probability: number }>();
-  const accepted = paths.filter((p) => p.verdict === 'ACCEPT');
-  for (const p of accepted) {
-    if (p.dnat === undefined) continue;
-    const key = `${p.dnat.address}|${p.dnat.port}`;
-    const e = endpoints.get(key);
-    if (e === undefined) endpoints.set(key, { ...p.dnat, probability: p.probability });
-    else e.probability += p.probability;
-  }
-  const masq = accepted.filter((p) => p.masquerade).length;
-  const masquerade = masq === 0 ? 'never' : masq === accepted.length ? 'always' : 'some';
-  return { verdict, endpoints: [...endpoints.values()], masquerade, paths };
-}
 
 /** Traces `packet` through `rules`; throws an Error on an invalid packet or local address. */
 export function tracePacket(rules: Ruleset, packet: TracePacket, opts: TraceOptions): TraceResult {
-  const src = parseAddress('source', packet.src);
-  const dst = parseAddress('destination', packet.dst);
-  if (src.kind() !== dst.kind()) throw new Error(`trace: source ${packet.src} and destination ${packet.dst} are not the same IP family`);
-  checkPort('destination port', packet.dport);
-  checkPort('source port', packet.sport);
-  const ctx: MatchContext = { localAddresses: opts.localAddresses.map((a) => parseAddress('local', a)) };
+  const { src, dst, localAddresses } = checkPacket(packet, opts);
+  const ctx: MatchContext = { localAddresses };
 
   const state: PacketState = {
     src, dst, proto: packet.proto, dport: packet.dport, mark: 0,

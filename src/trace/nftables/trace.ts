@@ -23,6 +23,7 @@ import type { Val } from './values.js';
 import { PROTOCOLS } from './values.js';
 import { isLocalAddress, parseIp, type IpAddress } from '../iptables/values.js';
 import type { TraceOptions, TracePacket, TracePath, TraceResult, TraceStep, Verdict } from '../iptables/trace.js';
+import { checkPacket, summarize } from '../packet.js';
 
 export type { TraceOptions, TracePacket, TracePath, TraceResult, TraceStep, Verdict };
 
@@ -301,49 +302,13 @@ class Walker {
   }
 }
 
-function parseAddress(what: string, text: string): IpAddress {
-  try {
-    return parseIp(text);
-  } catch {
-    throw new Error(`trace: invalid ${what} address "${text}"`);
-  }
-}
-
-function checkPort(what: string, port: number | undefined): void {
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new Error(`trace: invalid ${what} ${port} (must be an integer 0-65535)`);
-  }
-}
-
-function summarize(paths: TracePath[]): TraceResult {
-  const verdicts = new Set(paths.map((p) => p.verdict));
-  const [only] = verdicts;
-  const verdict = verdicts.size === 1 && only !== undefined ? only : 'MIXED';
-  const endpoints = new Map<string, { address: string; port: number; probability: number }>();
-  const accepted = paths.filter((p) => p.verdict === 'ACCEPT');
-  for (const p of accepted) {
-    if (p.dnat === undefined) continue;
-    const key = `${p.dnat.address}|${p.dnat.port}`;
-    const e = endpoints.get(key);
-    if (e === undefined) endpoints.set(key, { ...p.dnat, probability: p.probability });
-    else e.probability += p.probability;
-  }
-  const masq = accepted.filter((p) => p.masquerade).length;
-  const masquerade = masq === 0 ? 'never' : masq === accepted.length ? 'always' : 'some';
-  return { verdict, endpoints: [...endpoints.values()], masquerade, paths };
-}
 
 /**
  * Traces the first packet of a new connection through `rs`; same contract as the iptables
  * tracer's tracePacket. Throws an Error on an invalid packet or local address.
  */
 export function traceNftPacket(rs: NftRuleset, packet: TracePacket, opts: TraceOptions): TraceResult {
-  const src = parseAddress('source', packet.src);
-  const dst = parseAddress('destination', packet.dst);
-  if (src.kind() !== dst.kind()) throw new Error(`trace: source ${packet.src} and destination ${packet.dst} are not the same IP family`);
-  checkPort('destination port', packet.dport);
-  checkPort('source port', packet.sport);
-  const localAddresses = opts.localAddresses.map((a) => parseAddress('local', a));
+  const { src, dst, localAddresses } = checkPacket(packet, opts);
   const family = src.kind() === 'ipv4' ? 'ipv4' : 'ipv6';
   const walker = new Walker(rs, family, localAddresses);
 
