@@ -45,7 +45,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { EndpointSlice } from '../agent/model/types.js';
 import { parseDuration } from '../agent/util/duration.js';
-import { FakeApiServer } from '../../test/helpers/fake-apiserver.js';
+import { FakeApiServer } from '../testing/fake-apiserver.js';
 import { createNamespace, deleteLiveNamespacesSync, deleteNamespace, hostVariant, namespaceExists } from './bench-tools.js';
 import { chooseVariant, estimatedLines, estimateFullSeconds, FLOOR_CITATION } from './kernel-floor.js';
 import type { IptablesVariant } from './kernel-floor.js';
