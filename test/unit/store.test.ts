@@ -80,3 +80,16 @@ t.test('trigger times count only for the store of the slice\'s own family', asyn
   t.same(v4.snapshot().changes.triggerTimes, [1000]);
   t.same(v6.snapshot().changes.triggerTimes, [], 'an IPv4 slice is no IPv6 latency');
 });
+
+t.test('the snapshot carries the total endpoint count, kept up to date incrementally', async (t) => {
+  const store = new ClusterStore('node-1');
+  store.upsertService(service({ name: 'a' }));
+  store.upsertService(service({ name: 'b', clusterIPs: ['10.96.0.11'] }));
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }, { ip: '10.244.1.3' }]));
+  store.upsertSlice(slice('b', [{ ip: '10.244.1.4' }]));
+  t.equal(store.snapshot().snapshot.endpointCount, 3);
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
+  t.equal(store.snapshot().snapshot.endpointCount, 2);
+  store.deleteService('ns', 'b');
+  t.equal(store.snapshot().snapshot.endpointCount, 1);
+});

@@ -64,6 +64,7 @@ export class ClusterStore implements ClusterSink {
 
   private readonly portsByService = new Map<string, ServicePort[]>();
   private readonly servicePorts = new Map<string, ServicePort>();
+  private endpointCount = 0;
   /** services whose derived ports must be rebuilt */
   private readonly dirtyServices = new Set<string>();
   /** service-port keys changed since the last successful sync */
@@ -153,6 +154,7 @@ export class ClusterStore implements ClusterSink {
       nodeName: this.nodeName,
       ...(this.node ? { node: this.node } : {}),
       servicePorts: new Map(this.servicePorts),
+      endpointCount: this.endpointCount,
     };
     return { snapshot, changes };
   }
@@ -189,9 +191,13 @@ export class ClusterStore implements ClusterSink {
     const svc = this.services.get(svcKey);
     const fresh = svc ? buildServicePorts(svc, this.slices.get(svcKey)?.values() ?? [], this.nodeName, this.family) : [];
     const oldByKey = new Map(old.map((p) => [p.key, p]));
-    for (const p of old) this.servicePorts.delete(p.key);
+    for (const p of old) {
+      this.servicePorts.delete(p.key);
+      this.endpointCount -= p.endpoints.length;
+    }
     for (const p of fresh) {
       this.servicePorts.set(p.key, p);
+      this.endpointCount += p.endpoints.length;
       const prev = oldByKey.get(p.key);
       if (!prev || JSON.stringify(prev) !== JSON.stringify(p)) this.pendingPorts.add(p.key);
       oldByKey.delete(p.key);

@@ -158,6 +158,8 @@ export interface Snapshot {
   node?: NodeInfo;
   /** Service ports by key, for one address family. */
   servicePorts: ReadonlyMap<string, ServicePort>;
+  /** Endpoints over all service ports (kept up to date by the store, so no sync has to count them). */
+  endpointCount: number;
 }
 
 /** What changed since the last successful sync. */

@@ -32,8 +32,6 @@ const ZONE_LABEL = 'topology.kubernetes.io/zone';
  */
 export function effectiveConfig(base: RenderConfig, snapshot: Snapshot): RenderConfig {
   const family = base.family ?? 'IPv4';
-  let endpoints = 0;
-  for (const sp of snapshot.servicePorts.values()) endpoints += sp.endpoints.length;
   const zone = snapshot.node?.labels[ZONE_LABEL];
   const nodeIP = snapshot.node?.addresses.find((a) => a.includes(':') === (family === 'IPv6'));
   let nodePortAddresses: readonly string[] | undefined;
@@ -45,7 +43,7 @@ export function effectiveConfig(base: RenderConfig, snapshot: Snapshot): RenderC
   return {
     ...base,
     ...(nodePortAddresses !== undefined ? { nodePortAddresses } : {}),
-    largeClusterMode: endpoints > LARGE_CLUSTER_ENDPOINTS,
+    largeClusterMode: snapshot.endpointCount > LARGE_CLUSTER_ENDPOINTS,
     ...(zone !== undefined && base.nodeZone === undefined ? { nodeZone: zone } : {}),
     ...(nodeIP !== undefined && base.nodeIP === undefined ? { nodeIP } : {}),
   };
