@@ -45,15 +45,20 @@ async function main(): Promise<number> {
   }
   const running = agent;
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
       log.info(0, 'shutting down; rules stay in place', { signal });
       // Each sync is one atomic transaction in its own process, so leaving while one is
       // in flight loses nothing: give a clean stop 2 s, then exit regardless.
       const deadline = new Promise<void>((r) => setTimeout(r, 2000).unref());
       void Promise.race([running.stop(), deadline]).then(() => resolve(0), () => resolve(0));
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    // `on`, not `once`: while an execa child runs, signal-exit also listens and re-raises the
+    // signal (killing us mid-shutdown) when it finds itself the only listener left.
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
   });
 }
 
