@@ -6,7 +6,9 @@
 import type { AgentOptions } from './options.js';
 import type { Logger } from './log.js';
 import type { ClusterSink } from './model/store.js';
-import { addressesForNodePorts, enableRouteLocalnet, makePipelines, resolveTools } from './pipeline.js';
+import { addressesForNodePorts, enableRouteLocalnet } from './pipeline.js';
+import type { Tools } from './pipeline.js';
+import { cleanupAllModes, cleanupOtherMode, injected, isKernelToolError, modePipelines, StartupError } from './modes.js';
 import type { ChangeKind } from './model/types.js';
 import { ManifestsSource } from './sources/manifests/source.js';
 import { KubernetesSource } from './sources/kubernetes/source.js';
@@ -20,43 +22,17 @@ import { ProxyMetrics } from './server/metrics.js';
 import { ServiceHealthServer, healthCheckInputs } from './server/service-health.js';
 import { planConntrackCleanup, runConntrackCleanup } from './conntrack/index.js';
 import type { ServicePort } from './model/types.js';
-import { IptablesBackend } from '../backends/iptables/backend.js';
-import { RestoreError } from '../backends/iptables/tool.js';
-import type { IptablesTool } from '../backends/iptables/tool.js';
 
-export interface AgentDeps {
+export { StartupError } from './modes.js';
+
+export interface AgentDeps extends Tools {
   log: Logger;
   /** Where --dry-run prints. */
   out: (text: string) => void;
-  iptables?: IptablesTool;
-  ip6tables?: IptablesTool;
 }
 
 /** How often the canary chains are checked (at most; never less often than syncPeriod). */
 const CANARY_INTERVAL_MS = 5000;
-
-/** A fatal problem found while starting (exit 1 with this message). */
-export class StartupError extends Error {
-  override readonly name = 'StartupError';
-}
-
-/** A read-only view of the real tool: reads the live state when it can, never writes. */
-function dryRunTool(real: IptablesTool, log: Logger): IptablesTool {
-  return {
-    async save() {
-      try {
-        return await real.save();
-      } catch (err) {
-        log.info(0, 'cannot read current rules; printing the input for an empty ruleset', { err: (err as Error).message });
-        return '';
-      }
-    },
-    async restore() {
-      throw new Error('dry run: refusing to apply');
-    },
-    chainExists: (table, chain) => real.chainExists(table, chain),
-  };
-}
 
 interface Source {
   /** Resolves when the store holds the source's first complete view. */
@@ -64,7 +40,14 @@ interface Source {
   stop(): Promise<void>;
 }
 
-function makeSource(opts: AgentOptions, store: ClusterSink, log: Logger, metrics?: ProxyMetrics, health?: ProxyHealth): { source: Source; kube?: KubernetesSource } {
+function makeSource(
+  opts: AgentOptions,
+  store: ClusterSink,
+  log: Logger,
+  metrics?: ProxyMetrics,
+  health?: ProxyHealth,
+  onServiceCIDRs?: (cidrs: string[]) => void,
+): { source: Source; kube?: KubernetesSource } {
   if (opts.manifests !== undefined) {
     const m = new ManifestsSource({ dir: opts.manifests, store, log, ...(metrics ? { onInvalid: (kind: string) => metrics.recordInvalidObject(kind, 'manifests') } : {}) });
     return {
@@ -86,6 +69,7 @@ function makeSource(opts: AgentOptions, store: ClusterSink, log: Logger, metrics
     ...(opts.serviceProxyName ? { serviceProxyName: opts.serviceProxyName } : {}),
     ...(metrics ? { onInvalid: (kind: string) => metrics.recordInvalidObject(kind, 'apiserver') } : {}),
     ...(health ? { onNode: (node: unknown) => health.syncNode(node ? nodeHealthInfoFromObject(node) : null) } : {}),
+    ...(onServiceCIDRs ? { onServiceCIDRs } : {}),
   });
   return { source: kube, kube };
 }
@@ -93,17 +77,10 @@ function makeSource(opts: AgentOptions, store: ClusterSink, log: Logger, metrics
 /** Runs a one-shot mode; resolves to the exit code. */
 export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<number> {
   const { log } = deps;
-  const tools = await resolveTools(deps, log);
-  if (opts.cleanup) {
-    const { pipelines } = makePipelines(opts, tools);
-    for (const p of pipelines) await p.backend.cleanup();
-    log.info(0, 'removed all kube-proxy-ts rules and chains', { mode: 'iptables', families: pipelines.map((p) => p.family).join(',') });
-    return 0;
-  }
-  const dryTools = opts.dryRun ? new Map([...tools].map(([f, t]) => [f, dryRunTool(t, log)])) : tools;
-  const { pipelines, stores } = makePipelines(opts, dryTools, await addressesForNodePorts(opts, log));
-  if (!opts.dryRun && !deps.iptables) await enableRouteLocalnet(opts, log);
-  const { source, kube } = makeSource(opts, stores, log);
+  if (opts.cleanup) return cleanupAllModes(deps, log);
+  const { pipelines, stores } = await modePipelines(opts, deps, log, { dryRun: opts.dryRun, localAddresses: await addressesForNodePorts(opts, log) });
+  if (!opts.dryRun) await prepareHost(opts, deps, log);
+  const { source, kube } = makeSource(opts, stores, log, undefined, undefined, (cidrs) => pipelines.forEach((p) => p.backend.setServiceCIDRs?.(cidrs)));
   try {
     await source.start();
     if (kube) checkServiceCIDRs(opts, kube);
@@ -116,15 +93,27 @@ export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<n
     const { snapshot, changes } = p.store.snapshot();
     if (opts.dryRun) {
       if (!shown.includes(p)) continue;
-      if (shown.length > 1) deps.out(`# ${p.family === 'IPv4' ? 'iptables' : 'ip6tables'}-restore --noflush input\n`);
+      if (shown.length > 1) deps.out(`${dryRunHeader(opts, p.family)}\n`);
       deps.out((await p.backend.plan(snapshot)).text);
       continue;
     }
     const result = await p.backend.sync(snapshot, changes, { full: true });
     p.store.commit(changes);
-    log.info(0, 'synced rules once', { family: p.family, servicePorts: snapshot.servicePorts.size, rules: result.rules, bytes: result.bytes, toolMs: Math.round(result.toolMs) });
+    log.info(0, 'synced rules once', { mode: opts.proxyMode, family: p.family, servicePorts: snapshot.servicePorts.size, rules: result.rules, bytes: result.bytes, toolMs: Math.round(result.toolMs) });
   }
   return 0;
+}
+
+function dryRunHeader(opts: AgentOptions, family: string): string {
+  if (opts.proxyMode === 'nftables') return `# nft -f input (table ${family === 'IPv4' ? 'ip' : 'ip6'} kube-proxy)`;
+  return `# ${family === 'IPv4' ? 'iptables' : 'ip6tables'}-restore --noflush input`;
+}
+
+/** Before the first sync: the other mode's rules go, and iptables mode's sysctl (only on the real host). */
+async function prepareHost(opts: AgentOptions, deps: AgentDeps, log: Logger): Promise<void> {
+  await cleanupOtherMode(opts, deps, log);
+  // Only with the real tools: injected ones (tests) must not touch this host's sysctls.
+  if (opts.proxyMode === 'iptables' && !injected(opts, deps)) await enableRouteLocalnet(opts, log);
 }
 
 function checkServiceCIDRs(opts: AgentOptions, kube: KubernetesSource): void {
@@ -149,11 +138,10 @@ export interface RunningAgent {
 /** Starts the long-running agent. */
 export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
   const { log } = deps;
-  const { pipelines, stores } = makePipelines(opts, await resolveTools(deps, log), await addressesForNodePorts(opts, log));
-  // Only with the real tools: injected ones (tests) must not touch this host's sysctls.
-  if (!deps.iptables) await enableRouteLocalnet(opts, log);
+  const { pipelines, stores } = await modePipelines(opts, deps, log, { localAddresses: await addressesForNodePorts(opts, log) });
+  await prepareHost(opts, deps, log);
   const health = ProxyHealth.forSyncPeriod(opts.syncPeriodMs);
-  const metrics = new ProxyMetrics({ mode: 'iptables' });
+  const metrics = new ProxyMetrics({ mode: opts.proxyMode });
   const healthz = new HealthzServer({ health, metrics });
   const metricsServer = new MetricsServer({ metrics, proxyMode: opts.proxyMode });
   await healthz.start(opts.healthzBindAddress);
@@ -200,7 +188,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
           const deletions = planConntrackCleanup(prev, snapshot.servicePorts, changed);
           // In the background, one batch after another: deleting entries must not delay the next sync.
           // Only with the real tools: injected ones (tests) must not touch this host's conntrack table.
-          if (deletions.length > 0 && !deps.iptables) conntrackQueue = conntrackQueue.then(() => runConntrackCleanup(deletions, { log, family: p.family })).then(() => undefined);
+          if (deletions.length > 0 && !injected(opts, deps)) conntrackQueue = conntrackQueue.then(() => runConntrackCleanup(deletions, { log, family: p.family })).then(() => undefined);
           log.info(2, 'synced rules', {
             family: p.family,
             full: r.full,
@@ -213,7 +201,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
           });
         } catch (err) {
           metrics.recordSync({ full, seconds: (performance.now() - start) / 1000, ok: false, family: p.family });
-          if (err instanceof RestoreError) metrics.recordRestoreFailure({ partial: !full, family: p.family });
+          if (isKernelToolError(err)) metrics.recordRestoreFailure({ partial: !full, family: p.family });
           throw err;
         }
       }
@@ -232,7 +220,11 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     },
   });
 
-  const { source, kube } = makeSource(opts, stores, log, metrics, health);
+  const { source, kube } = makeSource(opts, stores, log, metrics, health, (cidrs) => {
+    if (opts.proxyMode !== 'nftables') return;
+    for (const p of pipelines) p.backend.setServiceCIDRs?.(cidrs);
+    if (listening) runner.trigger();
+  });
   // Every family's store sees the same changes: count and trigger from the first.
   pipelines[0]!.store.onChange((kind: ChangeKind) => {
     if (kind === 'Service') {
@@ -277,7 +269,8 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     void Promise.all(pipelines.map((p) => p.backend.canaryIntact())).then((all) => all.every(Boolean)).then(
       (intact) => {
         if (intact) return;
-        log.warn('our iptables chains were flushed or deleted by someone else; doing a full sync', { canary: 'KUBE-PROXY-CANARY' });
+        const canary = opts.proxyMode === 'nftables' ? { table: 'kube-proxy', set: 'cluster-ips' } : { canary: 'KUBE-PROXY-CANARY' };
+        log.warn(`our ${opts.proxyMode} rules were flushed or deleted by someone else; doing a full sync`, canary);
         runner.triggerFull();
       },
       (err: Error) => log.info(2, 'canary check failed', { err: err.message }),

@@ -16,7 +16,7 @@ import type { ExplicitFlags } from './config/merge.js';
 import { classifyUnknownFlag, ignoredFlagWarning, upstreamFlags } from './config/upstream-flags.js';
 import { parseDuration } from './util/duration.js';
 
-export type ProxyMode = 'iptables';
+export type ProxyMode = 'iptables' | 'nftables';
 
 export interface AgentOptions {
   proxyMode: ProxyMode;
@@ -53,7 +53,7 @@ export type ParseResult =
 
 class UsageError extends Error {}
 
-const MODES = ['iptables'] as const;
+const MODES = ['iptables', 'nftables'] as const;
 
 function buildCommand(): Command {
   const cmd = new Command('kube-proxy-ts')

@@ -1,8 +1,9 @@
 /**
  * One pipeline per address family: a store holding that family's service
- * ports and the backend that programs them (iptables for IPv4, ip6tables for
- * IPv6), each sync one transaction per family. Sources write to all stores
- * at once through FamilyStores.
+ * ports and the backend that programs them (iptables mode: iptables for IPv4,
+ * ip6tables for IPv6; nftables mode: the tables `ip kube-proxy` and
+ * `ip6 kube-proxy`), each sync one transaction per family. Sources write to
+ * all stores at once through FamilyStores.
  */
 import type { AgentOptions } from './options.js';
 import type { Logger } from './log.js';
@@ -16,18 +17,35 @@ import { localhostNodePortsEnabled } from '../backends/iptables/layout.js';
 import { localAddresses } from './util/local-addresses.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { IptablesTool } from '../backends/iptables/tool.js';
+import type { Backend } from '../backends/types.js';
+import type { Snapshot } from './model/types.js';
+import { NftablesBackend } from '../backends/nftables/backend.js';
+import { nftConfigFrom } from '../backends/nftables/config.js';
+import type { NftApplier } from '../backends/nftables/nft/applier.js';
+import { existsSync } from 'node:fs';
+
+/** What the agent needs from a mode's backend, beyond syncing. */
+export interface ModeBackend extends Backend {
+  /** The input a full sync would hand to the kernel tool now (reads, never writes): --dry-run. */
+  plan(snapshot: Snapshot): Promise<{ text: string }>;
+  /** False when someone flushed or deleted our rules since the last full sync. */
+  canaryIntact(): Promise<boolean>;
+  /** The cluster's ServiceCIDRs changed (nftables mode uses them; iptables mode does not). */
+  setServiceCIDRs?(cidrs: readonly string[]): void;
+}
 
 export interface FamilyPipeline {
   family: IPFamily;
   store: ClusterStore;
-  backend: IptablesBackend;
-  tool: IptablesTool;
+  backend: ModeBackend;
 }
 
 export interface Tools {
   iptables?: IptablesTool;
   /** ip6tables; when absent (and iptables was given), IPv6 is not programmed. */
   ip6tables?: IptablesTool;
+  /** nft (both families' tables); when given, nftables mode programs IPv4 and IPv6 through it. */
+  nft?: NftApplier;
 }
 
 export function renderConfigFor(opts: AgentOptions, family: IPFamily, localAddresses: readonly string[] = []): RenderConfig {
@@ -101,16 +119,58 @@ export async function resolveTools(tools: Tools, log: Logger): Promise<Map<IPFam
   return out;
 }
 
+/**
+ * The families nftables mode programs: both with an injected applier (tests);
+ * otherwise IPv4, and IPv6 when this kernel has it (as upstream, which
+ * proxies IPv6 only where the node supports it).
+ */
+export function nftFamilies(injected: boolean): IPFamily[] {
+  return injected || existsSync('/proc/net/if_inet6') ? ['IPv4', 'IPv6'] : ['IPv4'];
+}
+
+function iptablesBackend(tool: IptablesTool, opts: AgentOptions, family: IPFamily, localAddresses: readonly string[]): ModeBackend {
+  const b = new IptablesBackend(tool, renderConfigFor(opts, family, localAddresses));
+  return {
+    mode: b.mode,
+    sync: (snapshot, changes, o) => b.sync(snapshot, changes, o),
+    cleanup: () => b.cleanup(),
+    plan: async (snapshot) => ({ text: (await b.plan(snapshot)).text }),
+    canaryIntact: () => b.canaryIntact(),
+  };
+}
+
+function nftablesBackend(nft: NftApplier, opts: AgentOptions, family: IPFamily, localAddresses: readonly string[]): ModeBackend {
+  const b = new NftablesBackend(nft, nftConfigFrom(renderConfigFor(opts, family, localAddresses)));
+  return {
+    mode: b.mode,
+    sync: (snapshot, changes, o) => b.sync(snapshot, changes, o),
+    cleanup: () => b.cleanup(),
+    plan: async (snapshot) => ({ text: (await b.plan(snapshot)).text }),
+    canaryIntact: () => b.tableIntact(),
+    setServiceCIDRs: (cidrs) => b.setServiceCIDRs(cidrs),
+  };
+}
+
+/** The pipelines of iptables mode, one per tool. */
 export function makePipelines(
   opts: AgentOptions,
   tools: Map<IPFamily, IptablesTool>,
   localAddresses: readonly string[] = [],
 ): { pipelines: FamilyPipeline[]; stores: FamilyStores } {
-  const pipelines = [...tools].map(([family, tool]) => ({
-    family,
-    tool,
-    store: new ClusterStore(opts.hostnameOverride, family),
-    backend: new IptablesBackend(tool, renderConfigFor(opts, family, localAddresses)),
-  }));
+  return withStores(opts, [...tools].map(([family, tool]) => [family, iptablesBackend(tool, opts, family, localAddresses)]));
+}
+
+/** The pipelines of nftables mode, one per family, all through one nft applier. */
+export function makeNftPipelines(
+  opts: AgentOptions,
+  nft: NftApplier,
+  families: readonly IPFamily[],
+  localAddresses: readonly string[] = [],
+): { pipelines: FamilyPipeline[]; stores: FamilyStores } {
+  return withStores(opts, families.map((family) => [family, nftablesBackend(nft, opts, family, localAddresses)]));
+}
+
+function withStores(opts: AgentOptions, backends: Array<[IPFamily, ModeBackend]>): { pipelines: FamilyPipeline[]; stores: FamilyStores } {
+  const pipelines = backends.map(([family, backend]) => ({ family, backend, store: new ClusterStore(opts.hostnameOverride, family) }));
   return { pipelines, stores: new FamilyStores(pipelines.map((p) => p.store)) };
 }

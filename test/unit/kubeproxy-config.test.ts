@@ -138,7 +138,6 @@ t.test('bad values are refused with the file and the field named', async (t) => 
   t.match(refused('mode: userspace\n'), /^config\.conf: mode: must be iptables, ipvs, nftables or blank.*"userspace"/);
   t.match(refused('mode: kernelspace\n'), /config\.conf: mode: .*Windows/);
   t.match(refused('mode: ipvs\n'), /^config\.conf: mode: "ipvs" .*not implemented yet/);
-  t.match(refused('mode: nftables\n'), /^config\.conf: mode: "nftables" .*not implemented yet/);
   t.match(refused('clusterCIDR: 10.244.0.0/33\n'), /^config\.conf: clusterCIDR: "10\.244\.0\.0\/33" is not a valid CIDR/);
   t.match(refused('clusterCIDR: 10.244.0.0/16,10.245.0.0/16\n'), /^config\.conf: clusterCIDR: .*one IPv4 and one IPv6/);
   t.match(refused('clusterCIDR: 10.0.0.0/8,fd00::/48,10.1.0.0/16\n'), /^config\.conf: clusterCIDR: must be one CIDR or a dual-stack pair/);
@@ -329,6 +328,22 @@ t.test('merge without --config: defaults, then the flags passed', async (t) => {
   t.throws(() => mergeConfig(undefined, { masqueradeBit: 32 }), /^command line: --iptables-masquerade-bit: must be 0-31, got 32/);
   t.throws(() => mergeConfig(undefined, { proxyMode: 'ipvs' }), /^command line: --proxy-mode: "ipvs" .*not implemented yet/);
   t.match(mergeConfig(undefined, { clusterCIDR: 'fd00::/48,10.0.0.0/8' }), { settings: { clusterCIDR: '10.0.0.0/8', clusterCIDR6: 'fd00::/48' }, warnings: [] });
+});
+
+t.test('nftables mode takes its masquerade and period fields from its own section, as upstream', async (t) => {
+  const flags = mergeConfig(undefined, { proxyMode: 'nftables', syncPeriodMs: 5000, minSyncPeriodMs: 200, masqueradeAll: true, masqueradeBit: 3 }).settings;
+  t.match(flags, { mode: 'nftables', syncPeriodMs: 5000, minSyncPeriodMs: 200, masqueradeAll: true }, 'the period flags and --masquerade-all apply to every mode');
+  t.equal(flags.masqueradeBit, 14, '--iptables-masquerade-bit is the iptables section only');
+  const file = loadKubeProxyConfig(
+    'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\niptables:\n  syncPeriod: 7s\n  masqueradeBit: 5\nnftables:\n  syncPeriod: 11s\n  minSyncPeriod: 2s\n  masqueradeBit: 9\n  masqueradeAll: true\n',
+    'kp.yaml',
+  );
+  t.same(file.warnings, [], 'the nftables fields are honoured, so no warning');
+  t.match(mergeConfig(file.config, {}).settings, { mode: 'nftables', syncPeriodMs: 11_000, minSyncPeriodMs: 2000, masqueradeBit: 9, masqueradeAll: true });
+  t.throws(
+    () => mergeConfig(loadKubeProxyConfig('apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: nftables\nnftables:\n  masqueradeBit: 40\n', 'kp.yaml').config, {}),
+    /nftables\.masqueradeBit: must be 0-31, got 40/,
+  );
 });
 
 t.test('merge with --config: the file wins, except --hostname-override and --v, field by field', async (t) => {

@@ -712,16 +712,21 @@ export function validateKubeProxyConfig(c: KubeProxyConfig): ConfigProblem[] {
   if (!PROXY_MODES.includes(c.mode)) {
     const hint = (c.mode as string) === 'kernelspace' ? ' (kernelspace is the Windows mode)' : '';
     add('mode', `must be iptables, ipvs, nftables or blank (blank means iptables), got ${JSON.stringify(c.mode)}${hint}`);
-  } else if (c.mode === 'ipvs' || c.mode === 'nftables') {
-    add('mode', `${JSON.stringify(c.mode)} is an upstream proxy mode that kube-proxy-ts has not implemented yet (only iptables)`);
+  } else if (c.mode === 'ipvs') {
+    add('mode', `${JSON.stringify(c.mode)} is an upstream proxy mode that kube-proxy-ts has not implemented yet (iptables and nftables are)`);
   }
 
   const bit = c.iptables.masqueradeBit;
   if (bit !== null && (bit < 0 || bit > 31)) add('iptables.masqueradeBit', `must be 0-31, got ${bit}`);
-  if (c.iptables.syncPeriod <= 0) add('iptables.syncPeriod', `must be greater than 0, got ${formatGoDuration(c.iptables.syncPeriod)}`);
-  if (c.iptables.minSyncPeriod < 0) add('iptables.minSyncPeriod', `must be 0 or more, got ${formatGoDuration(c.iptables.minSyncPeriod)}`);
-  else if (c.iptables.syncPeriod > 0 && c.iptables.minSyncPeriod > c.iptables.syncPeriod) {
-    add('iptables.syncPeriod', `must be at least the minimum sync period (${formatGoDuration(c.iptables.minSyncPeriod)}), got ${formatGoDuration(c.iptables.syncPeriod)}`);
+  const nbit = c.nftables.masqueradeBit;
+  if (nbit !== null && (nbit < 0 || nbit > 31)) add('nftables.masqueradeBit', `must be 0-31, got ${nbit}`);
+  // As upstream's v1alpha1 conversion: the periods of the section of the mode in use.
+  const sec = c.mode === 'nftables' ? 'nftables' : 'iptables';
+  const periods = c[sec];
+  if (periods.syncPeriod <= 0) add(`${sec}.syncPeriod`, `must be greater than 0, got ${formatGoDuration(periods.syncPeriod)}`);
+  if (periods.minSyncPeriod < 0) add(`${sec}.minSyncPeriod`, `must be 0 or more, got ${formatGoDuration(periods.minSyncPeriod)}`);
+  else if (periods.syncPeriod > 0 && periods.minSyncPeriod > periods.syncPeriod) {
+    add(`${sec}.syncPeriod`, `must be at least the minimum sync period (${formatGoDuration(periods.minSyncPeriod)}), got ${formatGoDuration(periods.syncPeriod)}`);
   }
   if (c.configSyncPeriod <= 0) add('configSyncPeriod', `must be greater than 0, got ${formatGoDuration(c.configSyncPeriod)}`);
 
@@ -801,13 +806,16 @@ export const IMPLEMENTED_FIELDS: ReadonlySet<string> = new Set([
   'iptables.localhostNodePorts',
   'nodePortAddresses',
   'iptables.syncPeriod',
+  'nftables.masqueradeAll',
+  'nftables.masqueradeBit',
+  'nftables.syncPeriod',
+  'nftables.minSyncPeriod',
   'iptables.minSyncPeriod',
   'logging.verbosity',
 ]);
 
 function reasonFor(field: string): string {
   if (field.startsWith('ipvs.')) return 'only used in ipvs mode, which kube-proxy-ts has not implemented yet; ignored';
-  if (field.startsWith('nftables.')) return 'only used in nftables mode, which kube-proxy-ts has not implemented yet; ignored';
   if (field.startsWith('winkernel.') || field === 'windowsRunAsService') return 'Windows-only; ignored';
   if (field.startsWith('conntrack.')) return 'kube-proxy-ts does not tune conntrack yet; ignored';
   if (field === 'detectLocalMode' || field.startsWith('detectLocal.')) return 'not implemented by kube-proxy-ts yet; local traffic is detected with clusterCIDR';

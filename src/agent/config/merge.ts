@@ -77,7 +77,7 @@ export interface ExplicitFlags {
 
 /** What kube-proxy-ts runs with. */
 export interface EffectiveSettings {
-  mode: 'iptables';
+  mode: 'iptables' | 'nftables';
   /** The IPv4 cluster CIDR (canonical), if any. */
   clusterCIDR: string | undefined;
   /** The IPv6 cluster CIDR (canonical), if any (dual-stack: `--cluster-cidr=v4,v6`). */
@@ -144,10 +144,12 @@ function configFieldOf(flag: string): string | undefined {
 function applyFlags(c: KubeProxyConfig, flags: ExplicitFlags): void {
   if (flags.proxyMode !== undefined) c.mode = flags.proxyMode as KubeProxyConfig['mode'];
   if (flags.clusterCIDR !== undefined) c.clusterCIDR = flags.clusterCIDR;
-  if (flags.masqueradeAll !== undefined) c.iptables.masqueradeAll = flags.masqueradeAll;
+  // Upstream's --masquerade-all and --iptables-(min-)sync-period set mode-independent
+  // fields of its internal config: they apply in nftables mode too. --iptables-masquerade-bit does not.
+  if (flags.masqueradeAll !== undefined) c.iptables.masqueradeAll = c.nftables.masqueradeAll = flags.masqueradeAll;
   if (flags.masqueradeBit !== undefined) c.iptables.masqueradeBit = flags.masqueradeBit;
-  if (flags.syncPeriodMs !== undefined) c.iptables.syncPeriod = flags.syncPeriodMs;
-  if (flags.minSyncPeriodMs !== undefined) c.iptables.minSyncPeriod = flags.minSyncPeriodMs;
+  if (flags.syncPeriodMs !== undefined) c.iptables.syncPeriod = c.nftables.syncPeriod = flags.syncPeriodMs;
+  if (flags.minSyncPeriodMs !== undefined) c.iptables.minSyncPeriod = c.nftables.minSyncPeriod = flags.minSyncPeriodMs;
   if (flags.healthzBindAddress !== undefined) c.healthzBindAddress = appendPortIfNeeded(flags.healthzBindAddress, DEFAULT_HEALTHZ_PORT);
   if (flags.metricsBindAddress !== undefined) c.metricsBindAddress = appendPortIfNeeded(flags.metricsBindAddress, DEFAULT_METRICS_PORT);
   if (flags.kubeconfig !== undefined) c.clientConnection.kubeconfig = flags.kubeconfig;
@@ -210,15 +212,18 @@ export function mergeConfig(file: KubeProxyConfig | undefined, flags: ExplicitFl
     clusterCIDR6 = r.ipv6;
   }
 
+  // As upstream's v1alpha1 conversion: the masquerade and period fields of the mode's own section.
+  const mode = config.mode === 'nftables' ? 'nftables' : 'iptables';
+  const sec = config[mode];
   const settings: EffectiveSettings = {
-    mode: 'iptables',
+    mode,
     clusterCIDR,
     clusterCIDR6,
     hostnameOverride,
-    masqueradeAll: config.iptables.masqueradeAll,
-    masqueradeBit: config.iptables.masqueradeBit ?? 14,
-    syncPeriodMs: config.iptables.syncPeriod,
-    minSyncPeriodMs: config.iptables.minSyncPeriod,
+    masqueradeAll: sec.masqueradeAll,
+    masqueradeBit: sec.masqueradeBit ?? 14,
+    syncPeriodMs: sec.syncPeriod,
+    minSyncPeriodMs: sec.minSyncPeriod,
     healthzBindAddress: config.healthzBindAddress,
     metricsBindAddress: config.metricsBindAddress,
     kubeconfig: config.clientConnection.kubeconfig || undefined,

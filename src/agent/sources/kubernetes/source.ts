@@ -38,6 +38,8 @@ export interface KubernetesSourceOptions {
   onChange?(kind: 'Service' | 'EndpointSlice'): void;
   /** The raw Node object (or undefined when deleted), for node eligibility. */
   onNode?(node: V1Node | undefined): void;
+  /** Every CIDR of every ServiceCIDR object, after each ServiceCIDR event. */
+  onServiceCIDRs?(cidrs: string[]): void;
 }
 
 /** The label selector for Services and EndpointSlices, as upstream builds it. */
@@ -154,8 +156,12 @@ export class KubernetesSource {
       onUpsert: (sc) => {
         const name = sc.metadata?.name ?? '';
         this.serviceCIDRs.set(name, { name, cidrs: sc.spec?.cidrs ?? [] });
+        o.onServiceCIDRs?.(this.allServiceCIDRs());
       },
-      onDelete: (sc) => void this.serviceCIDRs.delete(sc.metadata?.name ?? ''),
+      onDelete: (sc) => {
+        this.serviceCIDRs.delete(sc.metadata?.name ?? '');
+        o.onServiceCIDRs?.(this.allServiceCIDRs());
+      },
     });
     this.watched.push(services as Watched<KubernetesObject>, slices as Watched<KubernetesObject>, node as Watched<KubernetesObject>, this.serviceCIDRWatch as Watched<KubernetesObject>);
   }
@@ -173,6 +179,10 @@ export class KubernetesSource {
   /** ServiceCIDR ranges known from the API server (empty when it does not serve them). */
   getServiceCIDRs(): ServiceCIDRInfo[] {
     return [...this.serviceCIDRs.values()];
+  }
+
+  private allServiceCIDRs(): string[] {
+    return [...this.serviceCIDRs.values()].flatMap((s) => s.cidrs);
   }
 
   private mine(o: KubernetesObject): boolean {
