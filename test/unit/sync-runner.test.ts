@@ -58,13 +58,26 @@ t.test('a failed sync retries with backoff and the retry is full', async (t) => 
   t.same(runs, [true, true, true, false], 'after success, syncs are partial again');
 });
 
-t.test('syncPeriod forces a periodic full sync', async (t) => {
+t.test('syncPeriod forces a periodic sync, full only once fullSyncPeriod has passed', async (t) => {
   const runs: boolean[] = [];
-  const r = new SyncRunner({ minSyncPeriodMs: 0, syncPeriodMs: 50, run: async ({ full }) => void runs.push(full) });
+  const r = new SyncRunner({ minSyncPeriodMs: 0, syncPeriodMs: 40, fullSyncPeriodMs: 200, run: async ({ full }) => void runs.push(full) });
   t.teardown(() => r.stop());
   r.triggerFull();
-  await until(() => runs.length >= 3);
-  t.ok(runs.every((f) => f), 'periodic syncs are full');
+  await until(() => runs.length >= 12);
+  t.equal(runs[0], true, 'the first sync is full');
+  t.equal(runs[1], false, 'the next periodic sync is partial');
+  const fullAt = runs.flatMap((f, i) => (f ? [i] : []));
+  t.ok(fullAt.length >= 2, `a later periodic sync is full again (full at ${fullAt.join(',')})`);
+  t.ok(fullAt.length < runs.length / 2, 'most periodic syncs are partial');
+});
+
+t.test('by default a periodic sync is partial (upstream full-syncs once an hour)', async (t) => {
+  const runs: boolean[] = [];
+  const r = new SyncRunner({ minSyncPeriodMs: 0, syncPeriodMs: 30, run: async ({ full }) => void runs.push(full) });
+  t.teardown(() => r.stop());
+  r.triggerFull();
+  await until(() => runs.length >= 4);
+  t.same(runs.slice(0, 4), [true, false, false, false]);
 });
 
 t.test('stop waits for the sync in flight', async (t) => {

@@ -1,12 +1,17 @@
 /**
  * The bounded-frequency sync runner, like upstream's: bursts of triggers
  * coalesce into one sync at most every `minSyncPeriod`; a sync runs at least
- * every `syncPeriod` and that periodic one is full; a failed sync is retried
- * with exponential backoff and forces the next sync to be full.
+ * every `syncPeriod`; a sync is full when `fullSyncPeriod` (upstream: one
+ * hour) has passed since the last full one, so the periodic syncs in between
+ * cost what changed (upstream's iptables and nftables proxiers do the same);
+ * a failed sync is retried with exponential backoff and forces the next sync
+ * to be full.
  */
 export interface SyncRunnerOptions {
   minSyncPeriodMs: number;
   syncPeriodMs: number;
+  /** The longest time between two full syncs; default one hour, as upstream. */
+  fullSyncPeriodMs?: number;
   /** First retry delay after a failure; doubles up to maxBackoffMs. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -14,11 +19,15 @@ export interface SyncRunnerOptions {
   onError?(err: unknown, retryInMs: number): void;
 }
 
+/** Upstream's FullSyncPeriod. */
+export const FULL_SYNC_PERIOD_MS = 60 * 60 * 1000;
+
 export class SyncRunner {
   private running = false;
   private pending = false;
   private forceFull = true;
   private lastStart = -Infinity;
+  private lastFull = -Infinity;
   private retryAt = 0;
   private backoff: number;
   private timer: NodeJS.Timeout | undefined;
@@ -76,10 +85,11 @@ export class SyncRunner {
     this.running = true;
     this.pending = false;
     this.lastStart = Date.now();
-    const full = this.forceFull;
+    const full = this.forceFull || this.lastStart - this.lastFull >= (this.opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS);
     this.forceFull = false;
     try {
       await this.opts.run({ full });
+      if (full) this.lastFull = this.lastStart;
       this.syncs++;
       this.backoff = this.opts.initialBackoffMs ?? 1000;
       this.retryAt = 0;
@@ -95,7 +105,7 @@ export class SyncRunner {
     }
     if (!this.stopped) {
       clearTimeout(this.periodic);
-      this.periodic = setTimeout(() => this.triggerFull(), this.opts.syncPeriodMs);
+      this.periodic = setTimeout(() => this.trigger(), this.opts.syncPeriodMs);
     }
     this.schedule();
     if (!this.pending || this.stopped) {
