@@ -3,6 +3,8 @@
  * two pods answering with their names, an outside client), the agent running
  * in the node against examples/, real requests to every kind of service
  * address, the rules it wrote, and a clean teardown.
+ *
+ *   sudo npm run demo [-- --proxy-mode=nftables]
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +15,15 @@ import { repoRoot, startAgentInNode } from './netns/agent.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
+function modeFromArgs(argv: readonly string[]): 'iptables' | 'nftables' {
+  const arg = argv.find((a) => a.startsWith('--proxy-mode='));
+  const mode = arg?.slice('--proxy-mode='.length) ?? 'iptables';
+  if (mode !== 'iptables' && mode !== 'nftables') throw new Error(`--proxy-mode: must be iptables or nftables, got ${JSON.stringify(mode)}`);
+  return mode;
+}
+
 async function main(): Promise<number> {
+  const mode = modeFromArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) {
     process.stderr.write('The demo creates network namespaces and iptables rules inside them: run it as root (sudo npm run demo).\n');
     return 1;
@@ -38,7 +48,7 @@ async function main(): Promise<number> {
     console.log(topo.describe());
 
     console.log(bold(`\n2. Starting kube-proxy-ts in ${topo.nodeNs} with the manifests in examples/`));
-    const args = ['--proxy-mode=iptables', `--manifests=${manifests}`, '--hostname-override=node-1', '--cluster-cidr=10.244.0.0/16'];
+    const args = [`--proxy-mode=${mode}`, `--manifests=${manifests}`, '--hostname-override=node-1', '--cluster-cidr=10.244.0.0/16'];
     console.log(`   kube-proxy-ts ${args.join(' ')}`);
     const agent = startAgentInNode(topo, args);
     await agent.waitForSyncs(1);
@@ -66,10 +76,16 @@ async function main(): Promise<number> {
     await ask('client → demo/empty NodePort 30020 (no endpoints)', topo.clientNs, { proto: 'tcp', host: NODE_IP, port: 30020 }, 1);
     console.log('   (a pod that reaches itself is seen from 10.244.255.1: hairpin masquerade; outside clients are masqueraded too)');
 
-    console.log(bold(`\n4. The rules it wrote (iptables-save in ${topo.nodeNs}, our chains only)`));
-    const saved = (await topo.exec(topo.nodeNs, ['iptables-save'], { check: true })).stdout;
-    for (const line of saved.split('\n')) {
-      if (line.startsWith('*') || /KUBE-/.test(line)) console.log(`   ${line}`);
+    if (mode === 'nftables') {
+      console.log(bold(`\n4. The rules it wrote (nft list table ip kube-proxy in ${topo.nodeNs})`));
+      const listed = (await topo.exec(topo.nodeNs, ['nft', 'list', 'table', 'ip', 'kube-proxy'], { check: true })).stdout;
+      for (const line of listed.split('\n')) if (line.trim() !== '') console.log(`   ${line}`);
+    } else {
+      console.log(bold(`\n4. The rules it wrote (iptables-save in ${topo.nodeNs}, our chains only)`));
+      const saved = (await topo.exec(topo.nodeNs, ['iptables-save'], { check: true })).stdout;
+      for (const line of saved.split('\n')) {
+        if (line.startsWith('*') || /KUBE-/.test(line)) console.log(`   ${line}`);
+      }
     }
 
     console.log(bold('\n5. Stopping the agent (SIGTERM) and tearing everything down'));
