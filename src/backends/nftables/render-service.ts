@@ -30,6 +30,7 @@ import {
 } from '../../agent/model/endpoint-selection.js';
 import type { Endpoint, ServicePort } from '../../agent/model/types.js';
 import { cidrContains, parseCIDR } from '../../agent/util/addr.js';
+import type { ParsedCIDR } from '../../agent/util/addr.js';
 import type { NftRenderConfig } from './config.js';
 import {
   affinitySet,
@@ -120,7 +121,10 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   const hasExternalEndpoints = hasEndpoints && (!eLocal || sel.localEndpoints.length > 0);
   // Even without endpoints for external traffic, the external chain keeps the short-circuit rules.
   const usesExternalChain = hasEndpoints && isExternallyAccessible(sp);
-  const usesFirewallChain = sp.loadBalancerIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+  // loadBalancerSourceRanges: as upstream (MapCIDRsByIPFamily), trimmed, and what is no CIDR of this family is
+  // ignored; with none left there is no firewall (an empty `{ }` would make nft refuse the whole transaction).
+  const sourceRanges = parsedSourceRanges(sp.loadBalancerSourceRanges, v6 ? 'IPv6' : 'IPv4');
+  const usesFirewallChain = sp.loadBalancerIPs.length > 0 && sourceRanges.length > 0;
 
   // Where traffic with nowhere to go goes: reject when no endpoint anywhere, drop when only this node has none.
   const internalFilterVerdict = !hasEndpoints ? `goto ${REJECT_CHAIN}` : 'drop';
@@ -195,9 +199,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   if (usesFirewallChain) {
     const sources = new Set<string>();
     let allowFromNode = false;
-    for (const r of sp.loadBalancerSourceRanges) {
-      const c = parseCIDR(r.trim());
-      if (!c) continue;
+    for (const c of sourceRanges) {
       sources.add(c.cidr);
       if (cfg.nodeIP !== undefined && cidrContains(c, cfg.nodeIP)) allowFromNode = true;
     }
@@ -232,6 +234,16 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     byId.set(id, e);
   }
   out.elements = [...byId.values()];
+  return out;
+}
+
+/** The source ranges that are CIDRs of this family (trimmed, canonical), in order. */
+function parsedSourceRanges(ranges: readonly string[], family: 'IPv4' | 'IPv6'): ParsedCIDR[] {
+  const out: ParsedCIDR[] = [];
+  for (const r of ranges) {
+    const c = parseCIDR(r.trim());
+    if (c !== undefined && c.family === family) out.push(c);
+  }
   return out;
 }
 

@@ -88,7 +88,7 @@ function parseKeyParts(cur: Cursor): string[] {
 const ELEMENT_OPTIONS = new Set(['timeout', 'expires', 'comment', 'counter', 'packets', 'bytes']);
 
 /**
- * Parses `{ elem, elem, … }` at the cursor. `keyTypes` type the key components; `value` says what
+ * Parses `{ elem, elem, … }` (at least one element, a trailing comma allowed) at the cursor. `keyTypes` type the key components; `value` says what
  * follows a `:` (a verdict, data, or nothing for sets). Newlines inside the braces are ignored.
  */
 export function parseElements(cur: Cursor, keyTypes: ValueType[], value: 'verdict' | 'data' | 'none'): NftElement[] {
@@ -97,6 +97,8 @@ export function parseElements(cur: Cursor, keyTypes: ValueType[], value: 'verdic
   for (;;) {
     cur.skipNewlines();
     if (cur.isPunct('}')) {
+      // nft's grammar has no empty element list: `{ }` is a syntax error (unexpected '}').
+      if (elements.length === 0) fail(cur, 'an empty element list "{ }" (nft refuses it: syntax error, unexpected "}")');
       cur.next();
       return elements;
     }
