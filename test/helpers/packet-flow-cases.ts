@@ -350,7 +350,6 @@ const featureCases: FlowCase[] = [
     endpoints: WEB,
     verdict: 'ACCEPT',
     masquerade: 'always',
-    todo: { iptables: 'src/backends/iptables/render-service.ts tests the untrimmed range for the node IP (upstream trims loadBalancerSourceRanges in MapCIDRsByIPFamily)' },
   },
   // NodePorts.
   { what: 'NodePort on every local address: the first', packet: from(CLIENT, NODE_IP, 30800), endpoints: onlyA, verdict: 'ACCEPT', masquerade: 'always', localAddresses: [NODE_IP, NODE_IP2] },

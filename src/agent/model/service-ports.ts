@@ -7,6 +7,7 @@
 import ipaddr from 'ipaddr.js';
 import { servicePortDisplayName, servicePortKey } from './types.js';
 import type { Endpoint, EndpointSlice, IPFamily, Service, ServicePort } from './types.js';
+import { parseCIDR } from '../util/addr.js';
 
 export function buildServicePorts(
   svc: Service,
@@ -33,7 +34,7 @@ export function buildServicePorts(
     nodePort: p.nodePort,
     externalIPs: onlyFamily(svc.externalIPs),
     loadBalancerIPs: onlyFamily(svc.loadBalancerIPs),
-    loadBalancerSourceRanges: svc.loadBalancerSourceRanges.filter((c) => familyOf(c.split('/')[0]!) === family),
+    loadBalancerSourceRanges: sourceRangesOf(svc.loadBalancerSourceRanges, family),
     externalTrafficPolicy: svc.externalTrafficPolicy,
     internalTrafficPolicy: svc.internalTrafficPolicy,
     sessionAffinity: svc.sessionAffinity,
@@ -44,6 +45,15 @@ export function buildServicePorts(
     ...(svc.topologyMode ? { topologyMode: svc.topologyMode } : {}),
     endpoints: mergeEndpoints(familySlices, p.name, p.protocol, nodeName),
   }));
+}
+
+/**
+ * As upstream's MapCIDRsByIPFamily: each range trimmed, and only the CIDRs of
+ * this family kept (anything else, e.g. a typo, is ignored rather than
+ * reaching a rule that the kernel tool would refuse, failing the whole sync).
+ */
+function sourceRangesOf(ranges: readonly string[], family: IPFamily): string[] {
+  return ranges.map((r) => r.trim()).filter((r) => parseCIDR(r)?.family === family);
 }
 
 function familyOf(ip: string): IPFamily {
