@@ -1,15 +1,5 @@
 #!/usr/bin/env node
-/** The kube-proxy-ts command. */
-import { runOneShot, startAgent, StartupError } from './agent.js';
-import { createLogger } from './log.js';
-import { parseArgs } from './options.js';
-import { KubeConfigError } from './sources/kubernetes/kubeconfig.js';
-import { BindAddressError } from './server/listen.js';
-
-/** Errors that are the user's setup, not a bug: print the message, exit 1, no stack. */
-function isExpected(err: unknown): err is Error {
-  return err instanceof StartupError || err instanceof KubeConfigError || err instanceof BindAddressError;
-}
+/** The kube-proxy-ts command. The subcommands load only what they use (the agent pulls in the Kubernetes client). */
 
 async function main(): Promise<number> {
   if (process.argv[2] === 'trace') {
@@ -18,6 +8,15 @@ async function main(): Promise<number> {
   }
   // `bench`: the sync benchmark (src/bench/bench-command.ts), loaded only when asked for.
   if (process.argv[2] === 'bench') return (await import('../bench/bench-command.js')).runBenchCommand(process.argv.slice(3));
+  const [{ runOneShot, startAgent, StartupError }, { createLogger }, { parseArgs }, { KubeConfigError }, { BindAddressError }] = await Promise.all([
+    import('./agent.js'),
+    import('./log.js'),
+    import('./options.js'),
+    import('./sources/kubernetes/kubeconfig.js'),
+    import('./server/listen.js'),
+  ]);
+  /** Errors that are the user's setup, not a bug: print the message, exit 1, no stack. */
+  const isExpected = (err: unknown): err is Error => err instanceof StartupError || err instanceof KubeConfigError || err instanceof BindAddressError;
   const parsed = parseArgs(process.argv.slice(2));
   if (parsed.kind === 'exit') {
     (parsed.code === 0 ? process.stdout : process.stderr).write(parsed.output);

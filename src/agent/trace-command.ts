@@ -2,20 +2,23 @@
  * `kube-proxy-ts trace`: where does this packet go, and why?
  *
  *   kube-proxy-ts trace --src IP --dst IP:PORT [--proto tcp|udp|sctp]
- *       [--input FILE|-] [--local-addresses IP,IP] [--json]
+ *       [--mode auto|iptables|nftables] [--input FILE|-]
+ *       [--local-addresses IP,IP] [--json]
  *
- * Reads the live rules of the current network namespace (`iptables-save`,
- * or `ip6tables-save` for an IPv6 destination) or a saved dump (`--input`,
- * `-` for stdin), learns this host's addresses from `ip -j addr` unless
- * `--local-addresses` gives them, and follows the first packet of a new
- * connection through the rules with the packet tracer (src/trace/iptables).
- * A source that is one of the host's addresses is traced as sent by the host
- * itself (OUTPUT …); any other as arriving on an interface (PREROUTING …).
+ * Reads the live rules of the current network namespace or a saved dump
+ * (`--input`, `-` for stdin), in iptables or nftables mode (trace-rules.ts:
+ * `--mode`, default auto: nftables when our table `ip kube-proxy` / `ip6
+ * kube-proxy` exists, else iptables; a dump by its content), learns this
+ * host's addresses from `ip -j addr` unless `--local-addresses` gives them,
+ * and follows the first packet of a new connection through the rules with the
+ * mode's packet tracer (src/trace/iptables, src/trace/nftables). A source that
+ * is one of the host's addresses is traced as sent by the host itself
+ * (OUTPUT …); any other as arriving on an interface (PREROUTING …).
  *
  * Prints the readable explanation (verdict, endpoints with probabilities,
  * masquerade, chain-by-chain paths), or with `--json` one JSON object:
- * `{ packet, rules, localAddresses, result }` where `result` is the tracer's
- * TraceResult.
+ * `{ packet, rules: { mode, source, reason, notes? }, localAddresses, result }`
+ * where `result` is the tracer's TraceResult (the same shape in both modes).
  *
  * Exit status: 0 when the packet was traced (whatever the verdict), 2 for bad
  * arguments (the message names the flag), 1 when the rules (or the host's
@@ -26,27 +29,32 @@ import { Command, CommanderError, Option } from 'commander';
 import { execa } from 'execa';
 import type { IPFamily } from './model/types.js';
 import { parseIP } from './util/addr.js';
-import { formatTrace } from '../trace/iptables/format.js';
-import { parseIptablesRules } from '../trace/iptables/parse.js';
-import type { Ruleset } from '../trace/iptables/ruleset.js';
-import { tracePacket } from '../trace/iptables/trace.js';
 import type { TracePacket, TraceResult } from '../trace/iptables/trace.js';
 import { isLocalAddress, parseIp } from '../trace/iptables/values.js';
 import { addressesFromIpJson as parseIpJson } from './util/local-addresses.js';
+import { formatLoaded, hookNames, InputError, loadRules, traceLoaded, TRACE_MODES } from './trace-rules.js';
+import type { LoadedRules, RulesIO, TraceMode, TraceModeFlag } from './trace-rules.js';
 
-export interface TraceCommandIO {
+export { detectRulesKind, TRACE_MODES } from './trace-rules.js';
+export type { TraceMode, TraceModeFlag } from './trace-rules.js';
+
+export interface TraceCommandIO extends RulesIO {
   stdout(s: string): void;
   stderr(s: string): void;
-  /** All of standard input (for `--input -`). */
-  readStdin(): Promise<string>;
-  readFile(path: string): Promise<string>;
-  /** Runs a command and resolves with its standard output; rejects with a readable Error on failure. */
-  run(file: string, args: string[]): Promise<string>;
 }
 
 export interface TraceCommandJSON {
   packet: TracePacket & { family: IPFamily };
-  rules: { source: string };
+  rules: {
+    /** The tracer used. */
+    mode: TraceMode;
+    /** What was read: a file name, `standard input`, or the commands run (`nft list ruleset ip, …`, `iptables-save …`). */
+    source: string;
+    /** Why this mode: `--mode nftables`, `auto: table ip kube-proxy exists`, `auto: no table ip kube-proxy`, … */
+    reason: string;
+    /** Present when there is something to know about the rules (e.g. no kube-proxy table in them). */
+    notes?: string[];
+  };
   localAddresses: string[];
   result: TraceResult;
 }
@@ -54,7 +62,6 @@ export interface TraceCommandJSON {
 const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 
 class UsageError extends Error {}
-class InputError extends Error {}
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -77,6 +84,19 @@ export const defaultTraceIO: TraceCommandIO = {
   },
 };
 
+const MODES_HELP = `
+Modes (--mode):
+  iptables  the live rules from iptables-save (ip6tables-save for an IPv6 destination)
+  nftables  the live rules from nft list ruleset ip and nft list ruleset inet (ip6 and
+            inet for IPv6): every table whose base chains see the packet, ours and the
+            others', by hook and priority
+  auto      (default) nftables if nft list table ip kube-proxy (ip6 kube-proxy for IPv6)
+            succeeds, else iptables: the agent deletes the other mode's rules when it
+            starts, so that table exists only when kube-proxy-ts runs in nftables mode.
+            With --input, the dump's content decides: iptables-save text (*nat, :CHAIN,
+            -A ...) or nftables text (table ..., add ...); anything else is an error.
+`;
+
 function buildCommand(): Command {
   return new Command('kube-proxy-ts trace')
     .description(
@@ -86,9 +106,15 @@ function buildCommand(): Command {
     .option('--src <ip>', "the packet's source address; one of this host's addresses means the host sends it, any other that it arrives from outside")
     .option('--dst <ip:port>', "the packet's destination, IP:PORT or [IPv6]:PORT (e.g. a ClusterIP and its port, a node IP and a NodePort)")
     .addOption(new Option('--proto <proto>', 'the transport protocol').choices(PROTOCOLS).default('tcp'))
-    .option('--input <file>', "trace a saved iptables-save dump instead of the live rules ('-' reads standard input); for a dump of another host, give its --local-addresses too")
+    .addOption(
+      new Option('--mode <mode>', 'whose rules to trace (see Modes below)')
+        .choices(TRACE_MODES)
+        .default('auto'),
+    )
+    .option('--input <file>', "trace a saved dump instead of the live rules: iptables-save output, or nft list ruleset output / nft -f input ('-' reads standard input); for a dump of another host, give its --local-addresses too")
     .option('--local-addresses <ips>', "this host's addresses, comma-separated (default: read with `ip -j addr`)")
     .option('--json', 'print the trace as JSON instead of the explanation', false)
+    .addHelpText('after', MODES_HELP)
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
     .exitOverride();
@@ -100,6 +126,7 @@ interface Parsed {
   dport: number;
   family: IPFamily;
   proto: TracePacket['proto'];
+  mode: TraceModeFlag;
   input?: string;
   localAddresses?: string[];
   json: boolean;
@@ -140,6 +167,7 @@ function validate(raw: Record<string, unknown>): Parsed {
     dport: dst.port,
     family: dst.family,
     proto: raw.proto as TracePacket['proto'],
+    mode: raw.mode as TraceModeFlag,
     json: raw.json === true,
   };
   if (typeof raw.input === 'string') {
@@ -166,40 +194,6 @@ export function addressesFromIpJson(text: string): string[] {
   }
 }
 
-async function loadRules(p: Parsed, io: TraceCommandIO): Promise<{ rules: Ruleset; source: string }> {
-  let text: string;
-  let source: string;
-  if (p.input === '-') {
-    source = 'standard input';
-    try {
-      text = await io.readStdin();
-    } catch (err) {
-      throw new InputError(`cannot read the rules from standard input: ${(err as Error).message}`);
-    }
-  } else if (p.input !== undefined) {
-    source = p.input;
-    try {
-      text = await io.readFile(p.input);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new InputError(`cannot read the rules from ${p.input}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
-    }
-  } else {
-    const tool = p.family === 'IPv6' ? 'ip6tables-save' : 'iptables-save';
-    source = `${tool} (the live rules of this network namespace)`;
-    try {
-      text = await io.run(tool, []);
-    } catch (err) {
-      throw new InputError(`cannot read the live rules: ${(err as Error).message}`);
-    }
-  }
-  try {
-    return { rules: parseIptablesRules(text), source };
-  } catch (err) {
-    throw new InputError(`cannot parse the rules from ${source}: ${(err as Error).message}`);
-  }
-}
-
 async function localAddresses(p: Parsed, io: TraceCommandIO): Promise<string[]> {
   if (p.localAddresses !== undefined) return p.localAddresses;
   let text: string;
@@ -211,12 +205,13 @@ async function localAddresses(p: Parsed, io: TraceCommandIO): Promise<string[]> 
   return addressesFromIpJson(text);
 }
 
-function describePacket(packet: TracePacket, source: string, local: string[]): string {
+function describePacket(packet: TracePacket, rules: LoadedRules, local: string[]): string {
   const dst = packet.dst.includes(':') ? `[${packet.dst}]:${packet.dport}` : `${packet.dst}:${packet.dport}`;
-  const how = packet.origin === 'local' ? 'sent by this host (OUTPUT, POSTROUTING)' : 'arriving from outside (PREROUTING, then INPUT or FORWARD)';
+  const how = `${packet.origin === 'local' ? 'sent by this host' : 'arriving from outside'} (${hookNames(rules.mode, packet.origin)})`;
   return [
     `Packet: ${packet.proto} ${packet.src} → ${dst}, ${how}`,
-    `Rules: ${source}`,
+    `Rules: ${rules.source}`,
+    `Mode: ${rules.mode} (${rules.reason})`,
     `Local addresses: ${local.length > 0 ? local.join(', ') : '(none; loopback only)'}`,
     '',
   ].join('\n');
@@ -259,21 +254,20 @@ export async function runTraceCommand(argv: string[], ioOverrides: Partial<Trace
   }
 
   try {
-    const [{ rules, source }, local] = await Promise.all([loadRules(parsed, io), localAddresses(parsed, io)]);
+    const request = { family: parsed.family, mode: parsed.mode, ...(parsed.input === undefined ? {} : { input: parsed.input }) };
+    const [rules, local] = await Promise.all([loadRules(request, io), localAddresses(parsed, io)]);
     const localParsed = local.map((a) => parseIp(a));
     const origin = isLocalAddress(parseIp(parsed.src), localParsed) ? 'local' : 'forward';
     const packet: TracePacket = { origin, src: parsed.src, dst: parsed.dst, proto: parsed.proto, dport: parsed.dport };
-    let result: TraceResult;
-    try {
-      result = tracePacket(rules, packet, { localAddresses: local });
-    } catch (e) {
-      throw new InputError((e as Error).message);
-    }
+    const result = traceLoaded(rules, packet, { localAddresses: local });
+    for (const note of rules.notes) io.stderr(`kube-proxy-ts trace: note: ${note}\n`);
     if (parsed.json) {
-      const doc: TraceCommandJSON = { packet: { ...packet, family: parsed.family }, rules: { source }, localAddresses: local, result };
+      const about: TraceCommandJSON['rules'] = { mode: rules.mode, source: rules.source, reason: rules.reason };
+      if (rules.notes.length > 0) about.notes = rules.notes;
+      const doc: TraceCommandJSON = { packet: { ...packet, family: parsed.family }, rules: about, localAddresses: local, result };
       io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
     } else {
-      io.stdout(describePacket(packet, source, local) + formatTrace(result));
+      io.stdout(describePacket(packet, rules, local) + formatLoaded(rules, result));
     }
     return 0;
   } catch (e) {
