@@ -33,6 +33,8 @@ export interface RunningAgentProcess {
   waitForSyncs(count: number, timeoutMs?: number): Promise<void>;
   /** Number of successful syncs logged so far. */
   syncs(): number;
+  /** Resolves with the first log line matching `re` (one already logged counts). */
+  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | undefined>;
   /** Resolves with the exit code when the process ends. */
@@ -53,19 +55,27 @@ export function startAgentInNode(topo: Topology, args: string[]): RunningAgentPr
   });
   const exited = proc.then((r) => r.exitCode);
   const syncs = (): number => lines.filter((l) => l.includes('"synced rules"')).length;
+  /** Waits (on new log lines, or 100 ms) until done() holds; fails after timeoutMs or when the agent exits. */
+  const waitUntil = async (done: () => boolean, timeoutMs: number, what: string): Promise<void> => {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms; log:\n${lines.join('\n')}`);
+      if (proc.exitCode !== null && proc.exitCode !== undefined) throw new Error(`agent exited with ${proc.exitCode}; log:\n${lines.join('\n')}`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  };
   return {
     lines,
     syncs,
     async waitForSyncs(count, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (syncs() < count) {
-        if (Date.now() > deadline) throw new Error(`agent did not sync ${count} times within ${timeoutMs} ms; log:\n${lines.join('\n')}`);
-        if (proc.exitCode !== null && proc.exitCode !== undefined) throw new Error(`agent exited with ${proc.exitCode}; log:\n${lines.join('\n')}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 100);
-        });
-      }
+      await waitUntil(() => syncs() >= count, timeoutMs, `agent did not sync ${count} times`);
+    },
+    async waitForLine(re, timeoutMs = 10_000) {
+      await waitUntil(() => lines.some((l) => re.test(l)), timeoutMs, `agent did not log ${String(re)}`);
+      return lines.find((l) => re.test(l))!;
     },
     async stop(signal = 'SIGTERM') {
       proc.kill(signal);

@@ -1,4 +1,4 @@
-/** SIGINT, like SIGTERM (checked in iptables-agent.test.ts), ends the agent with exit 0 and leaves its rules. */
+/** SIGINT, like SIGTERM (checked in test/e2e/suites/agent-traffic.ts), ends the agent with exit 0 and leaves its rules. */
 import t from 'tap';
 import { execa } from 'execa';
 import { join } from 'node:path';

@@ -1,0 +1,4 @@
+/** The agent-traffic e2e suite (test/e2e/suites/agent-traffic.ts) in iptables mode. */
+import { run } from './suites/agent-traffic.js';
+
+await run('iptables');

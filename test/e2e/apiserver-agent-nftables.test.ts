@@ -1,0 +1,4 @@
+/** The apiserver-agent e2e suite (test/e2e/suites/apiserver-agent.ts) in nftables mode. */
+import { run } from './suites/apiserver-agent.js';
+
+await run('nftables');

@@ -1,0 +1,4 @@
+/** The conntrack-cleanup e2e suite (test/e2e/suites/conntrack-cleanup.ts) with nftables DNAT rules. */
+import { run } from './suites/conntrack-cleanup.js';
+
+await run('nftables');
