@@ -145,3 +145,62 @@ t.test('a change of the node\'s zone label or of large-cluster mode makes the sy
   t.equal(r.full, true, 'entering large-cluster mode: full');
   t.notMatch(tool.inputs.at(-1), /ns\/a:http -> 10\.245/, 'no per-endpoint comments');
 });
+
+t.test('a full sync streams its input to a tool that takes pieces; partial syncs then work from the ports kept', async (t) => {
+  const store = new ClusterStore('node-1');
+  const cluster = new RandomCluster(store, rng(99));
+  for (let i = 0; i < 40; i++) cluster.step();
+  const joined = fakeIptables();
+  const pieces: string[][] = [];
+  const streaming = fakeIptables();
+  streaming.restoreChunks = async (chunks: Iterable<string>) => {
+    const got: string[] = [];
+    for (const c of chunks) got.push(c);
+    pieces.push(got);
+    await streaming.restore(got.join(''));
+  };
+  const a = new IptablesBackend(joined, cfg);
+  const b = new IptablesBackend(streaming, cfg);
+  let s = store.snapshot();
+  const ra = await a.sync(s.snapshot, s.changes, { full: true });
+  const rb = await b.sync(s.snapshot, s.changes, { full: true });
+  store.commit(s.changes);
+  t.equal(pieces.length, 1, 'the full input went through restoreChunks');
+  t.equal(streaming.inputs[0], joined.inputs[0], 'the same input either way');
+  t.same({ bytes: rb.bytes, rules: rb.rules }, { bytes: ra.bytes, rules: ra.rules });
+  t.equal(rb.bytes, Buffer.byteLength(joined.inputs[0]!));
+  for (let step = 0; step < 15; step++) {
+    cluster.step();
+    s = store.snapshot();
+    await a.sync(s.snapshot, s.changes, { full: false });
+    await b.sync(s.snapshot, s.changes, { full: false });
+    store.commit(s.changes);
+  }
+  t.same(streaming.inputs, joined.inputs, 'and the same partial syncs after it');
+});
+
+t.test('a tool that stops reading a full input fails the sync, and the next one is full again', async (t) => {
+  const store = new ClusterStore('node-1');
+  for (let i = 1; i <= 30; i++) {
+    store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`] }));
+    store.upsertSlice(slice(`s${i}`, [{ ip: `10.244.1.${i}` }]));
+  }
+  const tool = fakeIptables();
+  let stop = true;
+  tool.restoreChunks = async (chunks: Iterable<string>) => {
+    if (stop) {
+      for (const _ of chunks) break;
+      return;
+    }
+    await tool.restore([...chunks].join(''));
+  };
+  const backend = new IptablesBackend(tool, cfg);
+  let s = store.snapshot();
+  await t.rejects(backend.sync(s.snapshot, s.changes, { full: true }), /without reading its whole input/);
+  stop = false;
+  store.upsertSlice(slice('s3', [{ ip: '10.244.9.9' }]));
+  s = store.snapshot();
+  const r = await backend.sync(s.snapshot, s.changes, { full: false });
+  t.equal(r.full, true, 'what the kernel holds is unknown: full');
+  t.match(tool.inputs.at(-1), /10\.244\.9\.9:8080/);
+});

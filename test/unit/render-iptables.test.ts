@@ -1,5 +1,7 @@
 import t from 'tap';
-import { renderFull, DEFAULT_RENDER_CONFIG, probability } from '../../src/backends/iptables/render.js';
+import { FullRestoreInput, renderFull, DEFAULT_RENDER_CONFIG, probability } from '../../src/backends/iptables/render.js';
+import { CHUNK_CHARS } from '../../src/backends/iptables/restore-input.js';
+import { lineOfChunks, runWithChunks } from '../../src/backends/iptables/tool.js';
 import { JUMP_RULES, svcChain, sepChain } from '../../src/backends/iptables/names.js';
 import { renderCleanup } from '../../src/backends/iptables/cleanup.js';
 import { missingJumps, parseSaved } from '../../src/backends/iptables/saved-state.js';
@@ -70,7 +72,10 @@ t.test('jump rules are inserted only when missing; stale chains are flushed and 
   const missing = missingJumps(saved);
   t.equal(missing.length, JUMP_RULES.length - 1);
   t.notOk(missing.some((j) => j.table === 'nat' && j.from === 'PREROUTING'));
-  const second = renderFull(snap, cfg, { missingJumps: missing, staleServiceChains: ['nat/KUBE-SVC-OLDOLDOLDOLDOLDO', ...first.serviceChains] });
+  // Every per-service chain the first input wrote is in the kernel too.
+  const live = [...first.text.matchAll(/^:(KUBE-(?:SVC|SVL|EXT|FW|SEP)-\S+) /gm)].map((m) => `nat/${m[1]}`);
+  t.ok(live.length >= 2);
+  const second = renderFull(snap, cfg, { missingJumps: missing, staleServiceChains: ['nat/KUBE-SVC-OLDOLDOLDOLDOLDO', ...live] });
   t.notMatch(second.text, /-I PREROUTING/);
   t.match(second.text, /-I OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES/);
   t.match(second.text, /:KUBE-SVC-OLDOLDOLDOLDOLDO - \[0:0\][^]*-X KUBE-SVC-OLDOLDOLDOLDOLDO\nCOMMIT/);
@@ -210,10 +215,11 @@ t.test('the NodePort tail rule and the localnet guard follow family, addresses a
       .filter((l) => l.includes('-j KUBE-NODEPORTS') || l.startsWith('-A KUBE-FIREWALL'))
       .map((l) => l.replace(' -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain"', ''));
   const guard = '-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP';
-  t.same(tail({}), [guard, '-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS']);
+  // nat (KUBE-SERVICES) comes before filter (KUBE-FIREWALL) in a full input.
+  t.same(tail({}), ['-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS', guard]);
   t.same(tail({ localhostNodePorts: false }), ['-A KUBE-SERVICES -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS']);
   t.same(tail({ nodePortAddresses: ['203.0.113.1', '192.0.2.1'] }), ['-A KUBE-SERVICES -d 203.0.113.1 -j KUBE-NODEPORTS', '-A KUBE-SERVICES -d 192.0.2.1 -j KUBE-NODEPORTS']);
-  t.same(tail({ nodePortAddresses: ['127.0.0.1', '192.0.2.1'] }), [guard, '-A KUBE-SERVICES -d 127.0.0.1 -j KUBE-NODEPORTS', '-A KUBE-SERVICES -d 192.0.2.1 -j KUBE-NODEPORTS']);
+  t.same(tail({ nodePortAddresses: ['127.0.0.1', '192.0.2.1'] }), ['-A KUBE-SERVICES -d 127.0.0.1 -j KUBE-NODEPORTS', '-A KUBE-SERVICES -d 192.0.2.1 -j KUBE-NODEPORTS', guard]);
   t.same(tail({ nodePortAddresses: ['127.0.0.1', '192.0.2.1'], localhostNodePorts: false }), ['-A KUBE-SERVICES -d 192.0.2.1 -j KUBE-NODEPORTS']);
   t.same(tail({ family: 'IPv6', clusterCIDR: 'fd00::/48' }), ['-A KUBE-SERVICES -m addrtype --dst-type LOCAL ! -d ::1/128 -j KUBE-NODEPORTS']);
   t.same(tail({ family: 'IPv6', clusterCIDR: 'fd00::/48', nodePortAddresses: ['::1', '2001:db8::1'] }), ['-A KUBE-SERVICES -d 2001:db8::1 -j KUBE-NODEPORTS']);
@@ -243,4 +249,108 @@ t.test('a port\'s rendering depends only on the port and the config', async (t) 
   const alone = renderServicePort(onlyPort(snapshotOf([svcs[0]!], [slices[0]!])), cfg);
   const together = renderServicePort(snapshotOf(svcs, slices).servicePorts.get('ns/a:http/TCP')!, cfg);
   t.same(together, alone);
+});
+
+t.test('chain names hash non-ASCII names too', async (t) => {
+  const sp = { displayName: 'ns/é', protocol: 'TCP' } as Parameters<typeof svcChain>[0];
+  t.match(svcChain(sp), /^KUBE-SVC-[A-Z2-7]{16}$/);
+});
+
+/** A snapshot with services of every kind, including stale chains to delete. */
+function mixedSnapshot(n: number): ReturnType<typeof snapshotOf> {
+  const svcs = [];
+  const slices = [];
+  for (let i = 1; i <= n; i++) {
+    const type = i % 5 === 0 ? 'LoadBalancer' : i % 3 === 0 ? 'NodePort' : 'ClusterIP';
+    svcs.push(
+      service({
+        name: `s${i}`,
+        clusterIPs: [`10.96.${i >> 8}.${i & 255}`],
+        type,
+        ...(type === 'LoadBalancer' ? { loadBalancerIPs: [`198.51.100.${i & 255}`], loadBalancerSourceRanges: i % 2 ? ['203.0.113.0/24'] : [], externalTrafficPolicy: i % 2 ? 'Local' : 'Cluster' } : {}),
+        ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: type === 'ClusterIP' ? 0 : 30000 + i, targetPort: 8080 }],
+      }),
+    );
+    slices.push(slice(`s${i}`, i % 7 === 0 ? [] : Array.from({ length: 1 + (i % 4) }, (_, j) => ({ ip: `10.244.${j}.${i & 255}`, ...(j === 0 ? { node: 'node-1' } : {}) }))));
+  }
+  return snapshotOf(svcs, slices);
+}
+
+t.test('a full input is rendered lazily, in pieces, each chain declared before any rule uses it', async (t) => {
+  const snap = mixedSnapshot(120);
+  const opts = { missingJumps: JUMP_RULES, staleServiceChains: ['nat/KUBE-SVC-OLDOLDOLDOLDOLDO', 'nat/KUBE-SEP-OLDOLDOLDOLDOLDO'] };
+  const full = new FullRestoreInput(snap.servicePorts, cfg, opts);
+  const it = full[Symbol.iterator]();
+  const first = it.next();
+  t.notOk(first.done);
+  t.notOk(full.done, 'not all rendered yet');
+  t.ok(full.ports.size < snap.servicePorts.size, 'only the ports of the first piece are rendered');
+  const pieces = [first.value as string];
+  for (let r = it.next(); !r.done; r = it.next()) pieces.push(r.value);
+  t.ok(full.done);
+  t.equal(full.ports.size, snap.servicePorts.size);
+  t.ok(pieces.length > 1, `${pieces.length} pieces`);
+  for (const p of pieces) t.ok(p.endsWith('\n') && p.length < CHUNK_CHARS + 1000, 'whole lines, about CHUNK_CHARS');
+  const text = pieces.join('');
+  t.equal(full.bytes, Buffer.byteLength(text));
+  t.same(text, renderFull(snap, cfg, opts).text, 'the same text as renderFull');
+  t.throws(() => [...full], /only once/);
+
+  // As iptables-restore reads it: a jump target must be declared (in this table) before the rule.
+  let table = '';
+  let declared = new Set<string>();
+  const builtin = new Set(['INPUT', 'OUTPUT', 'FORWARD', 'PREROUTING', 'POSTROUTING']);
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) [table, declared] = [line.slice(1), new Set()];
+    else if (line.startsWith(':')) declared.add(line.slice(1).split(' ')[0]!);
+    else if (line.startsWith('-A ') || line.startsWith('-I ')) {
+      const chain = line.split(' ')[1]!;
+      const target = / -j (KUBE-\S+)/.exec(line)?.[1];
+      if (!builtin.has(chain) && !declared.has(chain)) t.fail(`${table}: ${chain} used before it is declared: ${line}`);
+      if (target && !declared.has(target)) t.fail(`${table}: ${target} jumped to before it is declared: ${line}`);
+    } else if (line.startsWith('-X ') && !declared.has(line.slice(3))) t.fail(`${table}: ${line} of an undeclared chain`);
+  }
+  t.match(
+    text,
+    /\n:KUBE-SEP-OLDOLDOLDOLDOLDO - \[0:0\]\n:KUBE-SVC-OLDOLDOLDOLDOLDO - \[0:0\]\n-X KUBE-SEP-OLDOLDOLDOLDOLDO\n-X KUBE-SVC-OLDOLDOLDOLDOLDO\nCOMMIT\n/,
+    'stale chains flushed (all of them), then deleted',
+  );
+});
+
+t.test('runWithChunks: pieces written as the tool reads them; a failing line quoted; a failing producer kills the tool', async (t) => {
+  const pieces = Array.from({ length: 40 }, (_, i) => `${'x'.repeat(40_000)}\nline ${i + 2}\n`);
+  const ok = await runWithChunks('sh', ['-c', 'wc -c'], pieces);
+  t.equal(ok.result.failed, false);
+  t.equal(Number(String(ok.result.stdout).trim()), pieces.join('').length);
+
+  const bad = await runWithChunks('sh', ['-c', 'head -n 4 >/dev/null; echo "line 4 failed" >&2; exit 2'], ['a\nb\n', 'c\nd\ne\n']);
+  t.equal(bad.result.failed, true);
+  t.equal(bad.result.exitCode, 2);
+  t.equal(bad.lineAt(4), 'd');
+  t.equal(lineOfChunks(['a\nb', 'c\nd\n'], 2), 'bc', 'a line across pieces');
+
+  let taken = 0;
+  function* failing(): Generator<string> {
+    yield 'first\n';
+    taken++;
+    throw new Error('render failed');
+  }
+  const started = performance.now();
+  await t.rejects(runWithChunks('sh', ['-c', 'cat >/dev/null; sleep 30'], failing()), /render failed/);
+  t.equal(taken, 1);
+  t.ok(performance.now() - started < 10_000, 'the tool was killed, not waited for');
+});
+
+t.test('parseSaved leaves out the rules of per-service chains, keeps their chains', async (t) => {
+  const saved = parseSaved(
+    '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-AAAAAAAAAAAAAAAA - [0:0]\n:KUBE-SEP-BBBBBBBBBBBBBBBB - [0:0]\n' +
+      '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n' +
+      '-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-SVC-AAAAAAAAAAAAAAAA\n' +
+      '-A KUBE-SVC-AAAAAAAAAAAAAAAA -j KUBE-SEP-BBBBBBBBBBBBBBBB\n  -A KUBE-SEP-BBBBBBBBBBBBBBBB -p tcp -j DNAT --to-destination 10.0.0.1:443\r\nCOMMIT\n',
+  );
+  t.same([...saved.chains.get('nat')!].sort(), ['KUBE-SEP-BBBBBBBBBBBBBBBB', 'KUBE-SERVICES', 'KUBE-SVC-AAAAAAAAAAAAAAAA', 'PREROUTING']);
+  t.same(
+    saved.rules.map((r) => `${r.chain} -> ${r.target}`),
+    ['PREROUTING -> KUBE-SERVICES', 'KUBE-SERVICES -> KUBE-SVC-AAAAAAAAAAAAAAAA'],
+  );
 });

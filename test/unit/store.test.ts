@@ -93,3 +93,23 @@ t.test('the snapshot carries the total endpoint count, kept up to date increment
   store.deleteService('ns', 'b');
   t.equal(store.snapshot().snapshot.endpointCount, 1);
 });
+
+t.test('a ServicePort is never changed once handed out: a change makes a new object, an unchanged port keeps its own', async (t) => {
+  // The iptables backend relies on this: it keeps the ServicePort each port was rendered from, not its rules.
+  const store = new ClusterStore('node-1');
+  store.upsertService(service({ name: 'a' }));
+  store.upsertService(service({ name: 'b', clusterIPs: ['10.96.0.11'] }));
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
+  store.upsertSlice(slice('b', [{ ip: '10.244.1.9' }]));
+  const first = store.snapshot();
+  store.commit(first.changes);
+  const a1 = first.snapshot.servicePorts.get('ns/a:http/TCP')!;
+  const b1 = first.snapshot.servicePorts.get('ns/b:http/TCP')!;
+  const a1Before = JSON.stringify(a1);
+
+  store.upsertSlice(slice('a', [{ ip: '10.244.1.3' }]));
+  const second = store.snapshot();
+  t.not(second.snapshot.servicePorts.get('ns/a:http/TCP'), a1, 'a changed port is a new object');
+  t.equal(JSON.stringify(a1), a1Before, 'and the old one is untouched');
+  t.equal(second.snapshot.servicePorts.get('ns/b:http/TCP'), b1, 'an unchanged port is the same object');
+});

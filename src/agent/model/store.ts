@@ -4,7 +4,10 @@
  * of service ports changed since the last successful sync.
  *
  * Derived service ports are rebuilt only for services touched since the
- * previous snapshot, so the cost of a change follows the change.
+ * previous snapshot, so the cost of a change follows the change. A
+ * ServicePort, once in a snapshot, is never changed: a change builds a new
+ * object, and an untouched service keeps its objects (the iptables backend
+ * keeps the ServicePort each port was rendered from, instead of its rules).
  */
 import { buildServicePorts } from './service-ports.js';
 import type { ChangeKind, ChangeSet, EndpointSlice, IPFamily, NodeInfo, Service, ServicePort, Snapshot } from './types.js';

@@ -4,6 +4,10 @@
  * port and rewrites every chain we own; a partial sync renders only the
  * changed service ports and rewrites only what changed (see partial.ts),
  * without reading the kernel. Either way: one iptables-restore transaction.
+ * A full sync's input is as large as the ruleset, so it is rendered piece
+ * by piece as iptables-restore reads it, never held whole (see
+ * FullRestoreInput, restoreChunks); what is kept for partial syncs is small
+ * (see WrittenState).
  */
 import type { ChangeSet, IPFamily, Snapshot } from '../../agent/model/types.js';
 import { resolveNodePortAddresses } from '../../agent/model/node-port-addresses.js';
@@ -12,10 +16,10 @@ import { renderCleanup } from './cleanup.js';
 import { isServiceChain } from './names.js';
 import { applyPlan, planPartial } from './partial.js';
 import type { WrittenState } from './partial.js';
-import { CANARY_CHAIN, CANARY_TABLES, renderAll, renderFullFrom } from './render.js';
+import { CANARY_CHAIN, CANARY_TABLES, FullRestoreInput } from './render.js';
 import type { RenderConfig, RestoreInput } from './render.js';
-import type { RenderedServicePort } from './render-service.js';
 import { missingJumps, parseSaved } from './saved-state.js';
+import { restoreChunks } from './tool.js';
 import type { IptablesTool } from './tool.js';
 
 /** Upstream's threshold: above this many endpoints in total, per-endpoint comments are left out. */
@@ -64,15 +68,17 @@ export class IptablesBackend implements Backend {
 
   /** Renders the input a full sync would apply, reading (never writing) the current state. */
   async plan(snapshot: Snapshot): Promise<RestoreInput> {
-    return (await this.planFull(snapshot, effectiveConfig(this.cfg, snapshot))).input;
+    const full = await this.planFull(snapshot, effectiveConfig(this.cfg, snapshot));
+    const text = [...full].join('');
+    return { text, ruleCount: full.ruleCount, rulesByTable: full.rulesByTable };
   }
 
-  private async planFull(snapshot: Snapshot, cfg: RenderConfig): Promise<{ input: RestoreInput; ports: Map<string, RenderedServicePort> }> {
+  /** Reads the current state (missing jumps, stale chains); the input itself is rendered as it is written. */
+  private async planFull(snapshot: Snapshot, cfg: RenderConfig): Promise<FullRestoreInput> {
     const state = parseSaved(await this.tool.save());
     const stale: string[] = [];
     for (const [table, chains] of state.chains) for (const c of chains) if (isServiceChain(c)) stale.push(`${table}/${c}`);
-    const ports = renderAll(snapshot, cfg);
-    return { input: renderFullFrom(ports, cfg, { missingJumps: missingJumps(state), staleServiceChains: stale }), ports };
+    return new FullRestoreInput(snapshot.servicePorts, cfg, { missingJumps: missingJumps(state), staleServiceChains: stale });
   }
 
   async sync(snapshot: Snapshot, changes: ChangeSet, opts: { full: boolean }): Promise<SyncResult> {
@@ -92,12 +98,14 @@ export class IptablesBackend implements Backend {
   private async syncFull(snapshot: Snapshot, cfg: RenderConfig): Promise<SyncResult> {
     // Until this succeeds, what the kernel holds is unknown: the next sync must be full too.
     this.written = undefined;
-    const { input, ports } = await this.planFull(snapshot, cfg);
+    const full = await this.planFull(snapshot, cfg);
     const start = performance.now();
-    await this.tool.restore(input.text);
-    const toolMs = performance.now() - start;
-    this.written = { ports, cfg };
-    return { full: true, bytes: Buffer.byteLength(input.text), rules: input.ruleCount, rulesByTable: input.rulesByTable, toolMs };
+    await restoreChunks(this.tool, full);
+    // The input is rendered while iptables-restore reads it: that time is the agent's.
+    const toolMs = Math.max(0, performance.now() - start - full.renderMs);
+    if (!full.done) throw new Error('iptables-restore succeeded without reading its whole input');
+    this.written = { ports: full.ports, cfg };
+    return { full: true, bytes: full.bytes, rules: full.ruleCount, rulesByTable: full.rulesByTable, toolMs };
   }
 
   /**

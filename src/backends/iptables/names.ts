@@ -9,20 +9,23 @@ import type { ServicePort } from '../../agent/model/types.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
-function base32(bytes: Uint8Array): string {
-  let out = '';
+const BASE32_CODES = [...BASE32].map((c) => c.charCodeAt(0));
+
+/** Base32 (RFC 4648, no padding) of the leading bits of `bytes`: `chars` characters, as one flat string. */
+function base32(bytes: Uint8Array, chars: number): string {
+  const codes = new Array<number>(chars);
   let bits = 0;
   let value = 0;
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
+  let i = 0;
+  for (let n = 0; n < chars; n++) {
+    if (bits < 5) {
+      value = ((value << 8) | (bytes[i++] ?? 0)) & 0xffff;
+      bits += 8;
     }
+    codes[n] = BASE32_CODES[(value >>> (bits - 5)) & 31]!;
+    bits -= 5;
   }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
+  return String.fromCharCode(...codes);
 }
 
 // crypto.hash (Node >= 20.12) is the one-shot digest: about 3x faster than createHash for short inputs.
@@ -33,7 +36,7 @@ const sha256: (text: string) => Uint8Array =
 
 function hash16(text: string): string {
   // 16 base32 characters need only the first 10 bytes of the digest.
-  return base32(sha256(text).subarray(0, 10));
+  return base32(sha256(text), 16);
 }
 
 /** One hash per service port object, shared by its KUBE-SVC/SVL/EXT/FW names. */

@@ -12,22 +12,28 @@
 import type { ServicePort } from '../../agent/model/types.js';
 import type { SharedChainId } from './layout.js';
 import { SHARED_CHAINS } from './layout.js';
-import type { RenderConfig } from './render.js';
+import type { RenderConfig, WrittenPort } from './render.js';
 import { writeSharedChain } from './render.js';
 import { renderServicePort } from './render-service.js';
-import type { RenderedServicePort, ServiceChain } from './render-service.js';
+import type { ServiceChain } from './render-service.js';
 import { RestoreInputBuilder } from './restore-input.js';
 import type { BuiltInput } from './restore-input.js';
 
-/** What the kernel holds, as far as this agent wrote it. */
+/**
+ * What the kernel holds, as far as this agent wrote it: per service port,
+ * the ServicePort rendered and its shared-chain rules (see WrittenPort). The
+ * per-service chains are not kept (they are most of the ruleset): a changed
+ * port's previous chains are rendered again from its previous ServicePort,
+ * with the same configuration (a sync with another one is full).
+ */
 export interface WrittenState {
-  ports: Map<string, RenderedServicePort>;
+  ports: Map<string, WrittenPort>;
 }
 
 export interface PartialPlan {
   input: BuiltInput;
-  /** The rendered ports to record once the input has been applied (undefined: the port is gone). */
-  updates: Map<string, RenderedServicePort | undefined>;
+  /** What to record once the input has been applied (undefined: the port is gone). */
+  updates: Map<string, WrittenPort | undefined>;
   /** Shared chains rewritten. */
   sharedRewritten: SharedChainId[];
   /** Whether there is anything to apply at all. */
@@ -48,16 +54,18 @@ export function planPartial(
   lookup: (key: string) => ServicePort | undefined,
   cfg: RenderConfig,
 ): PartialPlan {
-  const updates = new Map<string, RenderedServicePort | undefined>();
-  for (const key of changed) {
-    const sp = lookup(key);
-    updates.set(key, sp ? renderServicePort(sp, cfg) : undefined);
-  }
+  const updates = new Map<string, WrittenPort | undefined>();
   const b = new RestoreInputBuilder();
   const dirtyShared = new Set<SharedChainId>();
   const deletions: ServiceChain[] = [];
-  for (const [key, next] of updates) {
-    const prev = written.ports.get(key);
+  for (const key of changed) {
+    const sp = lookup(key);
+    const was = written.ports.get(key);
+    // The very object written: nothing to do (e.g. a change that was undone before this sync).
+    if (was !== undefined && was.sp === sp) continue;
+    const next = sp ? renderServicePort(sp, cfg) : undefined;
+    const prev = was ? renderServicePort(was.sp, cfg) : undefined;
+    updates.set(key, sp && next ? { sp, shared: next.shared } : undefined);
     const prevChains = new Map((prev?.chains ?? []).map((c) => [chainId(c), c]));
     for (const c of next?.chains ?? []) {
       const old = prevChains.get(chainId(c));
@@ -65,8 +73,8 @@ export function planPartial(
       prevChains.delete(chainId(c));
     }
     deletions.push(...prevChains.values());
-    for (const id of new Set([...(prev?.shared.keys() ?? []), ...(next?.shared.keys() ?? [])])) {
-      if (!sameRules(prev?.shared.get(id), next?.shared.get(id))) dirtyShared.add(id);
+    for (const id of new Set([...(was?.shared.keys() ?? []), ...(next?.shared.keys() ?? [])])) {
+      if (!sameRules(was?.shared.get(id), next?.shared.get(id))) dirtyShared.add(id);
     }
   }
   const sharedRewritten = SHARED_CHAINS.filter((sc) => dirtyShared.has(sc.id)).map((sc) => sc.id);

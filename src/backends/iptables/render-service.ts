@@ -151,15 +151,16 @@ export function renderServicePort(sp: ServicePort, cfg: RenderConfig): RenderedS
   if (usesExt) out.chains.push({ table: 'nat', name: ext, rules: externalChainRules(sp, cfg, { ext, svc, externalPolicyChain, hasExternal, eLocal }) });
   if (usesFW) out.chains.push({ table: 'nat', name: fw, rules: firewallChainRules(sp, cfg, fw, ext) });
 
+  const sepOf = sepNames(sp);
   if (usesClusterChain) {
-    svcRules.push(...endpointRules(sp, cfg, svc, sel.clusterEndpoints));
+    svcRules.push(...endpointRules(sp, cfg, sepOf, svc, sel.clusterEndpoints));
     out.chains.push({ table: 'nat', name: svc, rules: svcRules });
   }
   if (usesLocalChain) {
-    svlRules.push(...endpointRules(sp, cfg, svl, sel.localEndpoints));
+    svlRules.push(...endpointRules(sp, cfg, sepOf, svl, sel.localEndpoints));
     out.chains.push({ table: 'nat', name: svl, rules: svlRules });
   }
-  for (const ep of sel.allReachableEndpoints) out.chains.push(endpointChain(sp, cfg, ep));
+  for (const ep of sel.allReachableEndpoints) out.chains.push(endpointChain(sp, cfg, sepOf, ep));
   return out;
 }
 
@@ -214,23 +215,34 @@ function endpointComment(cfg: RenderConfig, text: string): string {
   return cfg.largeClusterMode ? '' : comment(text);
 }
 
-/** A policy chain (KUBE-SVC or KUBE-SVL): session affinity checks first, then random load balancing. */
-/** KUBE-SEP chain names, hashed once per endpoint even when several chains jump to it. */
-const sepNames = new WeakMap<ServicePort, Map<string, string>>();
+/**
+ * Each endpoint's `address:port` and KUBE-SEP chain name, for one
+ * rendering: hashed once per endpoint even when several chains jump to it
+ * (the same Endpoint object is in every list that has it). Not kept across
+ * renderings: that would hold a name per endpoint for as long as the port
+ * lives (35 MB at 100,000 endpoints), to save a full resync ~1 µs per
+ * endpoint.
+ */
+type SepNames = (ep: Endpoint) => { epStr: string; sep: string };
 
-function sepOf(sp: ServicePort, epStr: string): string {
-  let m = sepNames.get(sp);
-  if (!m) sepNames.set(sp, (m = new Map()));
-  let name = m.get(epStr);
-  if (name === undefined) m.set(epStr, (name = sepChain(sp, epStr)));
-  return name;
+function sepNames(sp: ServicePort): SepNames {
+  const m = new Map<Endpoint, { epStr: string; sep: string }>();
+  return (ep) => {
+    let n = m.get(ep);
+    if (n === undefined) {
+      const epStr = endpointString(ep);
+      m.set(ep, (n = { epStr, sep: sepChain(sp, epStr) }));
+    }
+    return n;
+  };
 }
 
-function endpointRules(sp: ServicePort, cfg: RenderConfig, chain: string, endpoints: readonly Endpoint[]): string[] {
+/** A policy chain (KUBE-SVC or KUBE-SVL): session affinity checks first, then random load balancing. */
+function endpointRules(sp: ServicePort, cfg: RenderConfig, sepOf: SepNames, chain: string, endpoints: readonly Endpoint[]): string[] {
   const rules: string[] = [];
   const seps = endpoints.map((ep) => {
-    const epStr = endpointString(ep);
-    return { ep: epStr, sep: sepOf(sp, epStr) };
+    const n = sepOf(ep);
+    return { ep: n.epStr, sep: n.sep };
   });
   if (sp.sessionAffinity === 'ClientIP') {
     for (const { ep, sep } of seps) {
@@ -248,9 +260,8 @@ function endpointRules(sp: ServicePort, cfg: RenderConfig, chain: string, endpoi
 }
 
 /** KUBE-SEP: hairpin masquerade, affinity record, DNAT. */
-function endpointChain(sp: ServicePort, cfg: RenderConfig, ep: Endpoint): ServiceChain {
-  const epStr = endpointString(ep);
-  const sep = sepOf(sp, epStr);
+function endpointChain(sp: ServicePort, cfg: RenderConfig, sepOf: SepNames, ep: Endpoint): ServiceChain {
+  const { epStr, sep } = sepOf(ep);
   const c = endpointComment(cfg, sp.displayName);
   const p = sp.protocol.toLowerCase();
   const affinity = sp.sessionAffinity === 'ClientIP' ? `-m recent --name ${sep} --set` : '';

@@ -3,14 +3,13 @@
  * The layout follows upstream kube-proxy's iptables mode so that
  * `iptables-save` reads like upstream's.
  */
-import type { IPFamily, Snapshot } from '../../agent/model/types.js';
-import { SHARED_CHAINS } from './layout.js';
-import { jumpKey } from './names.js';
+import type { IPFamily, ServicePort, Snapshot } from '../../agent/model/types.js';
+import { SHARED_BY_ID, SHARED_CHAINS } from './layout.js';
+import type { SharedChain, SharedChainId } from './layout.js';
 import type { JumpRule } from './names.js';
 import { renderServicePort } from './render-service.js';
-import type { RenderedServicePort } from './render-service.js';
-import { RestoreInputBuilder } from './restore-input.js';
-import type { BuiltInput } from './restore-input.js';
+import { LineChunks } from './restore-input.js';
+import type { BuiltInput, RestoreInputBuilder, Table } from './restore-input.js';
 import { comment } from './rule-text.js';
 
 export { comment, markHex, probability } from './rule-text.js';
@@ -48,10 +47,7 @@ export interface RenderConfig {
 
 export const DEFAULT_RENDER_CONFIG: RenderConfig = { masqueradeAll: false, masqueradeBit: 14, randomFully: true };
 
-export interface RestoreInput extends BuiltInput {
-  /** Per-service chains written by this input, `table/CHAIN` (to know later which are stale). */
-  serviceChains: Set<string>;
-}
+export type RestoreInput = BuiltInput;
 
 export interface FullRenderOptions {
   /** Jump rules missing from the built-in chains, to insert. */
@@ -60,26 +56,41 @@ export interface FullRenderOptions {
   staleServiceChains: Iterable<string>;
 }
 
+/**
+ * What the kernel holds for one service port after a sync, as far as a
+ * later partial sync needs it: the ServicePort it was rendered from (the
+ * store never changes one in place: a change is a new object, so its
+ * per-service chains can be rendered again, identically, when they have to
+ * be compared) and its rules in the shared chains (kept: every port's are
+ * needed whenever a shared chain is rewritten).
+ */
+export interface WrittenPort {
+  sp: ServicePort;
+  shared: ReadonlyMap<SharedChainId, readonly string[]>;
+}
+
 function jumpLine(j: JumpRule): string {
   const extra = j.extra.length > 0 ? `${j.extra.join(' ')} ` : '';
   const note = j.comment !== '' ? `${comment(j.comment)} ` : '';
   return `-I ${j.from} ${extra}${note}-j ${j.to}`;
 }
 
-/** Renders every service port of the snapshot, in key order. */
-export function renderAll(snapshot: Snapshot, cfg: RenderConfig): Map<string, RenderedServicePort> {
-  const out = new Map<string, RenderedServicePort>();
-  for (const key of [...snapshot.servicePorts.keys()].sort()) out.set(key, renderServicePort(snapshot.servicePorts.get(key)!, cfg));
-  return out;
+/** One shared chain's rules: head, every port's contribution (in the order given), tail. */
+function sharedChainRules(sc: SharedChain, ports: Iterable<{ shared: ReadonlyMap<SharedChainId, readonly string[]> }>, cfg: RenderConfig, emit: (rules: readonly string[]) => void): void {
+  emit(sc.head(cfg));
+  for (const p of ports) {
+    const rs = p.shared.get(sc.id);
+    if (rs) emit(rs);
+  }
+  emit(sc.tail(cfg));
 }
 
 /** Writes one shared chain whole: head, every port's contribution (in key order), tail. */
-export function writeSharedChain(b: RestoreInputBuilder, id: string, ports: Iterable<RenderedServicePort>, cfg: RenderConfig): void {
-  const sc = SHARED_CHAINS.find((c) => c.id === id);
+export function writeSharedChain(b: RestoreInputBuilder, id: string, ports: Iterable<{ shared: ReadonlyMap<SharedChainId, readonly string[]> }>, cfg: RenderConfig): void {
+  const sc = SHARED_BY_ID.get(id);
   if (!sc) throw new Error(`unknown shared chain ${id}`);
-  b.chain(sc.table, sc.name, sc.head(cfg));
-  for (const p of ports) b.rules(sc.table, p.shared.get(id) ?? []);
-  b.rules(sc.table, sc.tail(cfg));
+  b.declare(sc.table, sc.name);
+  sharedChainRules(sc, ports, cfg, (rules) => b.rules(sc.table, rules));
 }
 
 /**
@@ -88,7 +99,9 @@ export function writeSharedChain(b: RestoreInputBuilder, id: string, ports: Iter
  * flushes it, so the result does not depend on what was there before.
  */
 export function renderFull(snapshot: Snapshot, cfg: RenderConfig, opts: FullRenderOptions): RestoreInput {
-  return renderFullFrom(renderAll(snapshot, cfg), cfg, opts);
+  const full = new FullRestoreInput(snapshot.servicePorts, cfg, opts);
+  const text = [...full].join('');
+  return { text, ruleCount: full.ruleCount, rulesByTable: full.rulesByTable };
 }
 
 /**
@@ -98,24 +111,135 @@ export function renderFull(snapshot: Snapshot, cfg: RenderConfig, opts: FullRend
 export const CANARY_CHAIN = 'KUBE-PROXY-CANARY';
 export const CANARY_TABLES = ['mangle', 'nat', 'filter'] as const;
 
-export function renderFullFrom(ports: Map<string, RenderedServicePort>, cfg: RenderConfig, opts: FullRenderOptions): RestoreInput {
-  const b = new RestoreInputBuilder();
-  for (const table of CANARY_TABLES) b.declare(table, CANARY_CHAIN);
-  for (const sc of SHARED_CHAINS) b.declare(sc.table, sc.name);
-  const missing = new Set(opts.missingJumps.map(jumpKey));
-  for (const j of opts.missingJumps) if (missing.has(jumpKey(j))) b.rules(j.table, [jumpLine(j)]);
-  for (const sc of SHARED_CHAINS) writeSharedChain(b, sc.id, ports.values(), cfg);
-  const serviceChains = new Set<string>();
-  for (const p of ports.values()) {
-    for (const c of p.chains) {
-      b.chain(c.table, c.name, c.rules);
-      serviceChains.add(`${c.table}/${c.name}`);
+/**
+ * The tables of a full input, in order. nat, where the per-service chains
+ * are, comes first: its per-service part is written as it is rendered, port
+ * by port, and the shared chains after it (filter's included) need every
+ * port's contribution.
+ */
+const TABLE_ORDER: readonly Table[] = ['nat', 'filter', 'mangle'];
+const STREAMED_TABLE: Table = 'nat';
+
+/**
+ * The input of a full sync, rendered lazily: iterating it renders the
+ * service ports one after the other and yields the text in pieces of about
+ * CHUNK_CHARS characters, so the input (44 MB at 10,000 services of 10
+ * endpoints) is never held whole: a consumer writes each piece to
+ * iptables-restore as it comes. Iterable once; the counts and the written
+ * state are complete when `done`.
+ *
+ * Per table: `*table`; the canary and shared chains declared; the missing
+ * jump rules. In nat, then each service port's block: its chains declared,
+ * then their rules (every jump target of a rule is declared before it: the
+ * port's own chains, or a shared chain). Then the shared chains' rules
+ * (head, every port's contribution in key order, tail), the per-service
+ * chains of other tables (none today), the stale chains flushed, then
+ * deleted (all flushed before any is deleted: one may refer to another),
+ * and COMMIT.
+ */
+export class FullRestoreInput implements Iterable<string> {
+  /** Bytes, rules, and rules per table, of the pieces produced so far. */
+  bytes = 0;
+  ruleCount = 0;
+  readonly rulesByTable: Record<string, number> = {};
+  /** By service port key, in key order: what was rendered so far. */
+  readonly ports = new Map<string, WrittenPort>();
+  /** Every piece has been produced. */
+  done = false;
+  /** Time spent rendering inside the iteration, ms (the rest of a consumer's time is its own). */
+  renderMs = 0;
+  private started = false;
+
+  constructor(
+    private readonly servicePorts: ReadonlyMap<string, ServicePort>,
+    private readonly cfg: RenderConfig,
+    private readonly opts: FullRenderOptions,
+  ) {}
+
+  *[Symbol.iterator](): Iterator<string> {
+    if (this.started) throw new Error('a full restore input can be iterated only once');
+    this.started = true;
+    let resumed = performance.now();
+    const out = new LineChunks();
+    const pieces = function* (self: FullRestoreInput): Generator<string, void, undefined> {
+      for (const c of out.chunks.splice(0)) {
+        self.bytes += Buffer.byteLength(c);
+        self.renderMs += performance.now() - resumed;
+        yield c;
+        resumed = performance.now();
+      }
+    };
+    const { cfg, opts } = this;
+    const stale = new Set(opts.staleServiceChains);
+    /** Per-service chains of the tables written after nat (none today): declarations and rules. */
+    const later = new Map<Table, { decls: LineChunks; rules: LineChunks; count: number }>();
+    let streamedRules = 0;
+    for (const table of TABLE_ORDER) {
+      const shared = SHARED_CHAINS.filter((sc) => sc.table === table);
+      out.line(`*${table}`);
+      const declared = new Set<string>();
+      const declare = (name: string): void => {
+        if (!declared.has(name)) out.line(`:${name} - [0:0]`);
+        declared.add(name);
+      };
+      if ((CANARY_TABLES as readonly string[]).includes(table)) declare(CANARY_CHAIN);
+      for (const sc of shared) declare(sc.name);
+      let rules = 0;
+      for (const j of opts.missingJumps) {
+        if (j.table !== table) continue;
+        out.line(jumpLine(j));
+        rules++;
+      }
+      if (table === STREAMED_TABLE) {
+        for (const key of [...this.servicePorts.keys()].sort()) {
+          const sp = this.servicePorts.get(key)!;
+          const r = renderServicePort(sp, cfg);
+          for (const c of r.chains) {
+            if (stale.size > 0) stale.delete(`${c.table}/${c.name}`);
+            if (c.table === table) {
+              out.line(`:${c.name} - [0:0]`);
+              continue;
+            }
+            let l = later.get(c.table);
+            if (!l) later.set(c.table, (l = { decls: new LineChunks(), rules: new LineChunks(), count: 0 }));
+            l.decls.line(`:${c.name} - [0:0]`);
+            l.rules.lines(c.rules);
+            l.count += c.rules.length;
+          }
+          for (const c of r.chains) {
+            if (c.table !== table) continue;
+            out.lines(c.rules);
+            streamedRules += c.rules.length;
+          }
+          this.ports.set(key, { sp, shared: r.shared });
+          if (out.chunks.length > 0) yield* pieces(this);
+        }
+        rules += streamedRules;
+      }
+      const l = later.get(table);
+      if (l) {
+        out.append(l.decls);
+        out.append(l.rules);
+        rules += l.count;
+      }
+      for (const sc of shared) {
+        sharedChainRules(sc, this.ports.values(), cfg, (rs) => {
+          out.lines(rs);
+          rules += rs.length;
+        });
+      }
+      const gone = [...stale].filter((id) => id.startsWith(`${table}/`)).sort().map((id) => id.slice(table.length + 1));
+      const flushed = gone.filter((name) => !declared.has(name));
+      for (const name of flushed) declare(name);
+      for (const name of flushed) out.line(`-X ${name}`);
+      out.line('COMMIT');
+      this.rulesByTable[table] = rules;
+      this.ruleCount += rules;
+      if (out.chunks.length > 0) yield* pieces(this);
     }
+    out.flush();
+    yield* pieces(this);
+    this.done = true;
+    this.renderMs += performance.now() - resumed;
   }
-  for (const id of [...opts.staleServiceChains].sort()) {
-    if (serviceChains.has(id)) continue;
-    const [table, name] = id.split('/') as ['filter' | 'nat', string];
-    b.delete(table, name);
-  }
-  return { ...b.build(), serviceChains };
 }

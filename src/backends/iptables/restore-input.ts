@@ -78,3 +78,49 @@ export class RestoreInputBuilder {
     return { text: lines.join('\n'), ruleCount, rulesByTable };
   }
 }
+
+/**
+ * About how many characters go into one piece of a large input: a pipe's
+ * capacity. Larger pieces measured slower (their lines are still young
+ * when the young generation is collected, so they are copied).
+ */
+export const CHUNK_CHARS = 1 << 16;
+
+/**
+ * Lines of text collected into pieces of about CHUNK_CHARS characters each,
+ * every line ending in a newline: a large input is handed to the kernel tool
+ * piece by piece, never built as one string.
+ */
+export class LineChunks {
+  readonly chunks: string[] = [];
+  private pending: string[] = [];
+  private size = 0;
+
+  constructor(private readonly chunkChars: number = CHUNK_CHARS) {}
+
+  line(text: string): void {
+    this.pending.push(text);
+    this.size += text.length + 1;
+    if (this.size >= this.chunkChars) this.flush();
+  }
+
+  lines(texts: readonly string[]): void {
+    for (const t of texts) this.line(t);
+  }
+
+  /** Appends another collection's lines after this one's. */
+  append(other: LineChunks): void {
+    this.flush();
+    other.flush();
+    for (const c of other.chunks) this.chunks.push(c);
+  }
+
+  /** Closes the current piece. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    this.pending.push('');
+    this.chunks.push(this.pending.join('\n'));
+    this.pending = [];
+    this.size = 0;
+  }
+}

@@ -20,9 +20,12 @@ export function markHex(bit: number): string {
   return `0x${((1 << bit) >>> 0).toString(16)}`;
 }
 
+const probabilities: string[] = [];
+
 /** Upstream's probability text: 1/n with ten decimals. */
 export function probability(n: number): string {
-  return (1 / n).toFixed(10);
+  if (!Number.isInteger(n) || n < 1 || n > 4096) return (1 / n).toFixed(10);
+  return (probabilities[n] ??= (1 / n).toFixed(10));
 }
 
 /** The loopback network of a family: 127.0.0.0/8 or ::1/128. */

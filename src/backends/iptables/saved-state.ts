@@ -2,7 +2,7 @@
  * Reads what matters to the agent out of iptables-save output: which chains
  * exist in each table, and which rules jump into which chain. Pure.
  */
-import { JUMP_RULES, jumpKey } from './names.js';
+import { isServiceChain, JUMP_RULES, jumpKey } from './names.js';
 import type { JumpRule } from './names.js';
 
 export interface SavedRule {
@@ -16,16 +16,39 @@ export interface SavedRule {
 
 export interface SavedState {
   chains: Map<string, Set<string>>;
+  /**
+   * The rules, except those of per-service chains (KUBE-SVC-…, KUBE-SEP-…):
+   * nearly all of a large ruleset, and never needed (neither a jump from a
+   * built-in chain nor a reference from someone else's chain).
+   */
   rules: SavedRule[];
+}
+
+/** Whether the line at `from` (ending at `end`) is `-A KUBE-SVC-…`, `-A KUBE-SEP-…`, …: a rule of a per-service chain. */
+function inServiceChain(text: string, from: number, end: number): boolean {
+  if (!text.startsWith('-A KUBE-', from)) return false;
+  const sp = text.indexOf(' ', from + 3);
+  return isServiceChain(text.slice(from + 3, sp < 0 || sp > end ? end : sp));
 }
 
 export function parseSaved(text: string): SavedState {
   const chains = new Map<string, Set<string>>();
   const rules: SavedRule[] = [];
   let table = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#') || line === 'COMMIT') continue;
+  // Line by line without splitting: a saved ruleset can be 40 MB.
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    let from = start;
+    while (from < end && (text.charCodeAt(from) === 32 || text.charCodeAt(from) === 9)) from++;
+    const first = text[from];
+    if (first === '-' && inServiceChain(text, from, end)) {
+      start = end + 1;
+      continue;
+    }
+    const line = first === '*' || first === ':' || first === '-' ? text.slice(from, end).trim() : '';
+    start = end + 1;
+    if (line === '') continue;
     if (line.startsWith('*')) {
       table = line.slice(1);
       if (!chains.has(table)) chains.set(table, new Set());
