@@ -1,19 +1,23 @@
 /**
  * The standard bench matrix (`npm run bench`, as root): 1,000, 5,000 and
  * 10,000 services × 10 endpoints, every proxy mode that exists (iptables,
- * with both iptables-legacy and iptables-nft), each cell one
+ * with both iptables-legacy and iptables-nft, and nftables), each cell one
  * `kube-proxy-ts bench --json` process of its own (so its peak RSS is its
- * own). Cells that the measured floor says would take minutes are skipped by
- * the bench itself, with the reason. Writes bench/results.json and
- * bench/sync-time.svg, prints a summary table and how long it all took.
+ * own). iptables cells that the measured floor says would take minutes are
+ * skipped by the bench itself, with the reason. Writes bench/results.json
+ * and bench/sync-time.svg (one line per mode), prints a summary table and
+ * how long it all took.
  *
  *   node dist/scripts/bench-matrix.js [--services 1000,5000,10000] [--endpoints 10]
- *       [--variants legacy,nft] [--changes 3] [--repeat 3] [--seed 1] [--max-seconds 420] [--out DIR]
+ *       [--modes iptables-legacy,iptables-nft,nftables] [--changes 3] [--repeat 3]
+ *       [--nft-repeat R] [--seed 1] [--max-seconds 420] [--out DIR]
  *   node dist/scripts/bench-matrix.js --replot bench/results.json   (redraw the chart and table only)
  *
- * The defaults keep the matrix under about 10 minutes on a 2-core host, even
- * a busy one: iptables-legacy rewrites the whole table on every change, so
- * each partial sync at 10,000 services costs seconds (3-5 s here).
+ * On a 2-core host the iptables cells take about 10 minutes, even on a busy
+ * host: iptables-legacy rewrites the whole table on every change, so each
+ * partial sync at 10,000 services costs seconds (3-5 s here). nftables
+ * cells run once (--nft-repeat, default 1) from 5,000 services: a full
+ * nftables sync of 10,000 services takes minutes on this kernel.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -21,18 +25,23 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { formatBytes, formatMs } from '../src/bench/format.js';
-import type { IptablesVariant } from '../src/bench/kernel-floor.js';
 import type { BenchResult } from '../src/bench/run-bench.js';
 import { formatSeconds } from '../src/bench/run-bench.js';
 import { lineChartSvg } from '../src/bench/svg-chart.js';
 import type { ChartSeries } from '../src/bench/svg-chart.js';
 
+/** A column of the matrix: a proxy mode, and for iptables which iptables. */
+const KINDS = ['iptables-legacy', 'iptables-nft', 'nftables'] as const;
+type Kind = (typeof KINDS)[number];
+
 interface MatrixOptions {
   services: number[];
   endpoints: number;
-  variants: IptablesVariant[];
+  modes: Kind[];
   changes: number;
   repeat: number;
+  /** Repeats of the nftables cells; undefined: --repeat below 5,000 services, 1 from there. */
+  nftRepeat?: number;
   seed: number;
   maxSeconds: number;
   out: string;
@@ -53,7 +62,7 @@ function repoRoot(): string {
 }
 
 function parseMatrixArgs(argv: string[]): MatrixOptions {
-  const o: MatrixOptions = { services: [1000, 5000, 10000], endpoints: 10, variants: ['legacy', 'nft'], changes: 3, repeat: 3, seed: 1, maxSeconds: 420, out: join(repoRoot(), 'bench') };
+  const o: MatrixOptions = { services: [1000, 5000, 10000], endpoints: 10, modes: [...KINDS], changes: 3, repeat: 3, seed: 1, maxSeconds: 420, out: join(repoRoot(), 'bench') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = argv[++i];
@@ -64,9 +73,12 @@ function parseMatrixArgs(argv: string[]): MatrixOptions {
     };
     if (flag === '--services') o.services = value.split(',').map((v) => Number(v));
     else if (flag === '--endpoints') o.endpoints = num();
-    else if (flag === '--variants') o.variants = value.split(',') as IptablesVariant[];
+    else if (flag === '--modes') o.modes = value.split(',') as Kind[];
+    // The former --variants legacy,nft: the iptables modes.
+    else if (flag === '--variants') o.modes = value.split(',').map((v) => `iptables-${v}` as Kind);
     else if (flag === '--changes') o.changes = num();
     else if (flag === '--repeat') o.repeat = num();
+    else if (flag === '--nft-repeat') o.nftRepeat = num();
     else if (flag === '--seed') o.seed = num();
     else if (flag === '--max-seconds') o.maxSeconds = num();
     else if (flag === '--out') o.out = value;
@@ -74,7 +86,7 @@ function parseMatrixArgs(argv: string[]): MatrixOptions {
     else throw new Error(`unknown flag ${flag}`);
   }
   if (o.services.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--services: a comma-separated list of whole numbers');
-  if (o.variants.some((v) => v !== 'legacy' && v !== 'nft')) throw new Error('--variants: legacy and/or nft');
+  if (o.modes.length === 0 || o.modes.some((m) => !(KINDS as readonly string[]).includes(m))) throw new Error(`--modes: some of ${KINDS.join(', ')}`);
   return o;
 }
 
@@ -84,18 +96,30 @@ function agentMain(): string {
   return existsSync(js) ? js : join(here, '..', 'src', 'agent', 'main.ts');
 }
 
-async function runCell(o: MatrixOptions, services: number, variant: IptablesVariant, label: string): Promise<BenchResult> {
+/** The column of a cell (schema 1 results, from before nftables, have no `tool`). */
+function kindOf(c: BenchResult): Kind | null {
+  if (c.mode === 'nftables') return 'nftables';
+  const v = c.iptables?.variant;
+  return v ? `iptables-${v}` : null;
+}
+
+function repeatFor(o: MatrixOptions, services: number, kind: Kind): number {
+  if (kind !== 'nftables') return o.repeat;
+  return o.nftRepeat ?? (services >= 5000 ? 1 : o.repeat);
+}
+
+async function runCell(o: MatrixOptions, services: number, kind: Kind, label: string): Promise<BenchResult> {
   const args = [
     ...process.execArgv,
     agentMain(),
     'bench',
-    '--mode', 'iptables',
+    '--mode', kind === 'nftables' ? 'nftables' : 'iptables',
     '--services', String(services),
     '--endpoints-per-service', String(o.endpoints),
     '--changes', String(o.changes),
-    '--repeat', String(o.repeat),
+    '--repeat', String(repeatFor(o, services, kind)),
     '--seed', String(o.seed),
-    '--iptables', variant,
+    ...(kind === 'nftables' ? [] : ['--iptables', kind.slice('iptables-'.length)]),
     '--max-seconds', String(o.maxSeconds),
     '--json',
   ];
@@ -117,29 +141,35 @@ async function runCell(o: MatrixOptions, services: number, variant: IptablesVari
   }
 }
 
-const COLORS: Record<IptablesVariant, string> = { legacy: '#1f6fb4', nft: '#d9502b' };
+const COLORS: Record<Kind, string> = { 'iptables-legacy': '#1f6fb4', 'iptables-nft': '#d9502b', nftables: '#2a9d4b' };
+
+function estimated(c: BenchResult): number | null {
+  return c.tool?.estimatedSeconds ?? c.iptables?.estimatedSeconds ?? null;
+}
 
 function chart(cells: BenchResult[]): string {
   const series: ChartSeries[] = [];
   const notes: string[] = [];
-  const variants = [...new Set(cells.map((c) => c.iptables.variant).filter((v): v is IptablesVariant => v !== null))];
-  for (const v of variants) {
-    const ran = cells.filter((c) => c.iptables.variant === v && c.phases && !c.skipped);
-    const point = (c: BenchResult, f: (r: BenchResult) => number): { x: number; y: number } => ({ x: c.params.services, y: f(c) });
-    series.push({ label: `iptables-${v}: full sync`, color: COLORS[v], points: ran.map((c) => point(c, (r) => r.phases!.full.totalMs.median)) });
-    series.push({ label: `iptables-${v}: endpoint change`, color: COLORS[v], dashed: true, points: ran.map((c) => point(c, (r) => r.phases!.endpointChange.totalMs.median)) });
-    for (const c of cells.filter((x) => x.iptables.variant === v && x.aborted)) {
-      notes.push(`iptables-${v} at ${c.params.services.toLocaleString('en-US')} services: stopped at its budget, partial samples`);
+  const kinds = KINDS.filter((k) => cells.some((c) => kindOf(c) === k));
+  const point = (c: BenchResult, f: (r: BenchResult) => number): { x: number; y: number } => ({ x: c.params.services, y: f(c) });
+  for (const k of kinds) {
+    const ran = cells.filter((c) => kindOf(c) === k && c.phases && !c.skipped);
+    series.push({ label: `${k}: full sync`, color: COLORS[k], points: ran.map((c) => point(c, (r) => r.phases!.full.totalMs.median)) });
+    series.push({ label: `${k}: endpoint change`, color: COLORS[k], dashed: true, points: ran.map((c) => point(c, (r) => r.phases!.endpointChange.totalMs.median)) });
+    for (const c of cells.filter((x) => kindOf(x) === k && x.aborted)) {
+      notes.push(`${k} at ${c.params.services.toLocaleString('en-US')} services: stopped at its budget, partial samples`);
     }
-    for (const c of cells.filter((x) => x.iptables.variant === v && x.skipped)) {
-      notes.push(`iptables-${v} at ${c.params.services.toLocaleString('en-US')} services: skipped (estimated ${formatSeconds(c.iptables.estimatedSeconds ?? NaN)} of kernel tool time)`);
+    for (const c of cells.filter((x) => kindOf(x) === k && x.skipped)) {
+      notes.push(`${k} at ${c.params.services.toLocaleString('en-US')} services: skipped (estimated ${formatSeconds(estimated(c) ?? NaN)} of kernel tool time)`);
     }
   }
-  const agent = cells.filter((c) => c.phases && !c.skipped && c.iptables.variant === 'legacy');
-  if (agent.length > 0) series.push({ label: 'agent time in a full sync (legacy cells)', color: '#444', dashed: true, points: agent.map((c) => ({ x: c.params.services, y: c.phases!.full.agentMs.median })) });
+  for (const k of kinds.filter((x) => x !== 'iptables-nft')) {
+    const ran = cells.filter((c) => kindOf(c) === k && c.phases && !c.skipped);
+    if (ran.length > 0) series.push({ label: `${k}: agent (full sync)`, color: COLORS[k], dotted: true, points: ran.map((c) => point(c, (r) => r.phases!.full.agentMs.median)) });
+  }
   const eps = cells[0]?.params.endpointsPerService ?? 10;
   return lineChartSvg({
-    title: `kube-proxy-ts iptables mode: sync time (median), ${eps} endpoints per service`,
+    title: `kube-proxy-ts: sync time (median), ${eps} endpoints per service`,
     xLabel: 'services (log scale)',
     yLabel: 'sync time (log scale)',
     series,
@@ -148,12 +178,12 @@ function chart(cells: BenchResult[]): string {
 }
 
 function summaryTable(cells: BenchResult[]): string {
-  const header = ['services', 'iptables', 'full sync', 'agent', 'tool', 'agent %', 'full input', 'endpoint change', 'change input', 'service add', 'service remove', 'peak RSS'];
+  const header = ['services', 'mode', 'full sync', 'agent', 'tool', 'agent %', 'full input', 'endpoint change', 'change input', 'service add', 'service remove', 'peak RSS'];
   const rows: string[][] = [];
   for (const c of cells) {
-    const head = [c.params.services.toLocaleString('en-US'), `${c.iptables.variant ?? '-'}${c.aborted ? ' (stopped at its budget: partial)' : ''}`];
+    const head = [c.params.services.toLocaleString('en-US'), `${kindOf(c) ?? '-'}${c.params.repeat === 1 ? ' (1 run)' : ''}${c.aborted ? ' (stopped at its budget: partial)' : ''}`];
     if (c.skipped || !c.phases) {
-      rows.push([...head, `skipped: about ${formatSeconds(c.iptables.estimatedSeconds ?? NaN)} of kernel time (floor)`, '', '', '', '', '', '', '', '', '']);
+      rows.push([...head, `skipped: about ${formatSeconds(estimated(c) ?? NaN)} of kernel time (floor)`, '', '', '', '', '', '', '', '', '']);
       continue;
     }
     const ph = c.phases;
@@ -192,10 +222,10 @@ async function main(): Promise<number> {
   const loadBefore = loadavg();
   const cells: BenchResult[] = [];
   for (const services of o.services) {
-    for (const variant of o.variants) {
-      const label = `${services.toLocaleString('en-US')} × ${o.endpoints}, iptables-${variant}`;
+    for (const kind of o.modes) {
+      const label = `${services.toLocaleString('en-US')} × ${o.endpoints}, ${kind}`;
       const t = Date.now();
-      const r = await runCell(o, services, variant, label);
+      const r = await runCell(o, services, kind, label);
       cells.push(r);
       process.stderr.write(`[${label}] ${r.skipped ? 'skipped (reason above)' : r.aborted ? `stopped at its budget: ${r.aborted}` : 'done'} (${formatSeconds((Date.now() - t) / 1000)})\n`);
     }
@@ -214,7 +244,9 @@ async function main(): Promise<number> {
   writeFileSync(join(o.out, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(o.out, 'sync-time.svg'), chart(cells));
   process.stdout.write(`${summaryTable(cells)}\n\n`);
-  process.stdout.write(`${o.repeat} repeats × (cold full sync, ${o.changes} endpoint changes, ${o.changes} services added, ${o.changes} removed), seed ${o.seed}; medians\n`);
+  process.stdout.write(
+    `${o.repeat} repeats (nftables: ${o.nftRepeat ?? `${o.repeat}, 1 from 5,000 services`}) × (cold full sync, ${o.changes} endpoint changes, ${o.changes} services added, ${o.changes} removed), seed ${o.seed}; medians\n`,
+  );
   process.stdout.write(`load average (1 min) ${loadBefore[0]!.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after, on ${availableParallelism()} CPUs\n`);
   process.stdout.write(`matrix took ${formatSeconds(elapsedMs / 1000)}; wrote ${join(o.out, 'results.json')} and ${join(o.out, 'sync-time.svg')}\n`);
   return cells.some((c) => c.aborted) ? 1 : 0;

@@ -1,15 +1,15 @@
 /**
  * `kube-proxy-ts bench`: how long does a sync take at this size?
  *
- *   kube-proxy-ts bench --services N [--endpoints-per-service M] [--mode iptables]
+ *   kube-proxy-ts bench --services N [--endpoints-per-service M] [--mode iptables|nftables]
  *       [--changes K] [--repeat R] [--seed S] [--json] [--no-apply]
  *       [--iptables legacy|nft] [--max-seconds S] [--namespace-prefix P]
  *   kube-proxy-ts bench --latency [...]   (network programming latency of the whole agent: latency-command.ts)
  *
  * Generates a synthetic cluster from the seed, and runs the agent's own
- * pipeline (store → snapshot → backend) against the real kernel tool in a
- * throwaway network namespace per repeat (root), or with --no-apply without
- * any kernel tool. Progress goes to stderr; the table (or, with --json, one
+ * pipeline (store → snapshot → backend: iptables or nftables) against the
+ * real kernel tool (iptables-restore or nft) in a throwaway network
+ * namespace per repeat (root), or with --no-apply without any kernel tool. Progress goes to stderr; the table (or, with --json, one
  * JSON object: BenchResult) to stdout.
  *
  * Exit status: 0 when the cell ran or was skipped as too slow (the reason is
@@ -22,6 +22,8 @@ import { formatTable } from './format.js';
 import type { IptablesVariant } from './kernel-floor.js';
 import { runBench } from './run-bench.js';
 import type { BenchOptions } from './run-bench.js';
+import { BENCH_MODES } from './scenario.js';
+import type { BenchMode } from './scenario.js';
 
 export interface BenchCommandIO {
   stdout(s: string): void;
@@ -37,7 +39,7 @@ export const defaultBenchIO: BenchCommandIO = {
 };
 
 export const BENCH_USAGE =
-  'kube-proxy-ts bench --services N [--endpoints-per-service M] [--mode iptables] [--changes K] [--repeat R] [--seed S] ' +
+  'kube-proxy-ts bench --services N [--endpoints-per-service M] [--mode iptables|nftables] [--changes K] [--repeat R] [--seed S] ' +
   '[--json] [--no-apply] [--iptables legacy|nft] [--max-seconds S] [--namespace-prefix P]';
 
 class UsageError extends Error {}
@@ -47,10 +49,10 @@ function buildCommand(): Command {
     .usage('--services N [options]')
     .description(
       'Benchmark the sync pipeline on a synthetic cluster (deterministic from --seed): a cold full sync, then single-endpoint changes, ' +
-        'services added and services removed (partial syncs), against the real iptables in a throwaway network namespace (needs root) ' +
+        'services added and services removed (partial syncs), against the real iptables or nft in a throwaway network namespace (needs root) ' +
         'or, with --no-apply, the pure pipeline. Reports agent time, kernel tool time, total, input bytes, rules and peak RSS (median and p90).',
     )
-    .addOption(new Option('--mode <mode>', 'the proxy mode to bench').choices(['iptables']).default('iptables'))
+    .addOption(new Option('--mode <mode>', 'the proxy mode to bench').choices([...BENCH_MODES]).default('iptables'))
     .option('--services <n>', 'services in the synthetic cluster')
     .option('--endpoints-per-service <m>', 'endpoints of each service', '10')
     .option('--changes <k>', 'endpoint changes, services added and services removed, K of each', '10')
@@ -59,7 +61,7 @@ function buildCommand(): Command {
     .option('--json', 'print the results as one JSON object', false)
     .option('--no-apply', 'run the pipeline only: render, but hand nothing to a kernel tool (no root needed)')
     .addOption(
-      new Option('--iptables <variant>', 'iptables-legacy-restore or iptables-nft-restore (default: legacy from 2,000 services, else the host\'s iptables-restore)').choices(['legacy', 'nft']),
+      new Option('--iptables <variant>', 'iptables mode: iptables-legacy-restore or iptables-nft-restore (default: legacy from 2,000 services, else the host\'s iptables-restore)').choices(['legacy', 'nft']),
     )
     .option('--max-seconds <s>', 'budget of the run: skipped if the measured floor says it would take longer, stopped if it overruns', '300')
     .option('--namespace-prefix <p>', 'prefix of the namespaces created, one per repeat (default kpt-bench-<pid>)')
@@ -87,7 +89,7 @@ export function parseBenchArgs(argv: string[]): { kind: 'options'; options: Benc
     const prefix = raw.namespacePrefix;
     if (prefix !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$/.test(String(prefix))) throw new UsageError('--namespace-prefix: letters, digits, ".", "_" and "-" only, at most 41');
     const options: BenchOptions = {
-      mode: 'iptables',
+      mode: raw.mode as BenchMode,
       services: wholeNumber(raw.services, '--services', 1),
       endpointsPerService: wholeNumber(raw.endpointsPerService, '--endpoints-per-service', 0),
       changes: wholeNumber(raw.changes, '--changes', 0),
@@ -98,6 +100,7 @@ export function parseBenchArgs(argv: string[]): { kind: 'options'; options: Benc
       ...(raw.iptables !== undefined ? { iptables: raw.iptables as IptablesVariant } : {}),
       ...(prefix !== undefined ? { namespacePrefix: String(prefix) } : {}),
     };
+    if (options.mode !== 'iptables' && options.iptables) throw new UsageError(`--iptables: only in iptables mode, not ${options.mode}`);
     if (!options.apply && options.iptables) throw new UsageError('--iptables and --no-apply: nothing is applied, so no iptables variant is used');
     return { kind: 'options', options, json: raw.json === true };
   } catch (err) {

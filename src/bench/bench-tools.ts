@@ -1,11 +1,18 @@
 /**
- * The kernel tools the bench drives, each an IptablesTool that also meters
- * the time spent in it:
- * - `namespaceTool`: the real iptables-legacy or iptables-nft tools run
- *   inside a throwaway network namespace (`ip netns exec NS …`: ip enters
- *   the namespace and execs the tool, one process per call), with a deadline
- *   so a call can never hang the bench;
- * - `recordingTool` (--no-apply): applies nothing, records input sizes.
+ * The kernel tools the bench drives, each metering the time spent in it:
+ * - iptables mode, an IptablesTool: `namespaceTool`, the real
+ *   iptables-legacy or iptables-nft tools run inside a throwaway network
+ *   namespace (`ip netns exec NS …`: ip enters the namespace and execs the
+ *   tool, one process per call), with a deadline so a call can never hang
+ *   the bench; `recordingTool` (--no-apply) applies nothing and records
+ *   input sizes;
+ * - nftables mode, an NftRunner (what the nftables backend's applier runs):
+ *   `namespaceNft`, the real `nft` in the namespace, with the same deadline;
+ *   `recordingNft` (--no-apply).
+ *
+ * A lazily rendered input (the iptables backend's full sync) is rendered
+ * while the tool reads it: the time spent producing its pieces is the
+ * agent's, and is not counted as the tool's.
  *
  * Namespaces are created and deleted here; every namespace still alive is
  * known, so a signal or an exit can delete it (deleteLiveNamespacesSync).
@@ -15,13 +22,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, ExecaError } from 'execa';
+import { runWithChunks } from '../backends/iptables/tool.js';
 import type { IptablesTool } from '../backends/iptables/tool.js';
+import { NftError, parseNftError } from '../backends/nftables/nft/run.js';
+import type { NftJSON, NftRunner } from '../backends/nftables/nft/run.js';
 import type { IptablesVariant } from './kernel-floor.js';
 
 export interface MeteredTool extends IptablesTool {
   /** Milliseconds spent in the tool since the last call to takeMs. */
   takeMs(): number;
   /** Calls made so far (save, restore, chainExists). */
+  readonly calls: number;
+}
+
+/** nftables mode: `nft` (what the backend's applier runs), metered. */
+export interface MeteredNft extends NftRunner {
+  /** Milliseconds spent in nft since the last call to takeMs. */
+  takeMs(): number;
+  /** Calls made so far (`nft -f`, `nft -j`). */
   readonly calls: number;
 }
 
@@ -34,7 +52,7 @@ export class DeadlineError extends Error {
 }
 
 /** --no-apply: nothing reaches the kernel; the inputs' sizes are recorded. */
-export function recordingTool(): MeteredTool & { inputBytes: number[] } {
+export function recordingTool(): MeteredTool & { inputBytes: number[]; restoreChunks(chunks: Iterable<string>): Promise<void> } {
   const tool = {
     inputBytes: [] as number[],
     calls: 0,
@@ -47,12 +65,36 @@ export function recordingTool(): MeteredTool & { inputBytes: number[] } {
       tool.calls++;
       tool.inputBytes.push(Buffer.byteLength(input));
     },
+    async restoreChunks(chunks: Iterable<string>) {
+      tool.calls++;
+      let bytes = 0;
+      for (const c of chunks) bytes += Buffer.byteLength(c);
+      tool.inputBytes.push(bytes);
+    },
     async chainExists() {
       tool.calls++;
       return true;
     },
   };
   return tool;
+}
+
+/** --no-apply in nftables mode: nothing reaches nft (every listing is empty); the inputs' sizes are recorded. */
+export function recordingNft(): MeteredNft & { inputBytes: number[] } {
+  const nft = {
+    inputBytes: [] as number[],
+    calls: 0,
+    takeMs: () => 0,
+    async run(text: string) {
+      nft.calls++;
+      nft.inputBytes.push(Buffer.byteLength(text));
+    },
+    async json(): Promise<NftJSON> {
+      nft.calls++;
+      return { nftables: [] };
+    },
+  };
+  return nft;
 }
 
 const liveNamespaces = new Set<string>();
@@ -120,25 +162,24 @@ export function namespaceTool(ns: string, opts: NamespaceToolOptions): MeteredTo
   let spent = 0;
   let calls = 0;
 
-  async function run(file: string, args: string[], input?: string): Promise<{ stdout: string; exitCode: number; stderr: string }> {
+  async function run(file: string, args: string[], input?: string | Iterable<string>): Promise<{ stdout: string; exitCode: number; stderr: string }> {
     const remaining = opts.deadline - performance.now();
     if (remaining <= 0) throw new DeadlineError(`${opts.deadlineReason}: not running ${file}`);
     calls++;
     const start = performance.now();
+    /** Time spent producing the pieces of a lazily rendered input while the tool ran: the agent's, not the tool's. */
+    let producing = 0;
     try {
-      const r = await execa('ip', ['netns', 'exec', ns, file, ...args], {
-        env,
-        reject: false,
-        timeout: Math.ceil(remaining),
-        forceKillAfterDelay: 2000,
-        maxBuffer: 1024 * 1024 * 1024,
-        stripFinalNewline: false,
-        ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
-      });
+      const options = { env, timeout: Math.ceil(remaining), forceKillAfterDelay: 2000, maxBuffer: 1024 * 1024 * 1024, stripFinalNewline: false } as const;
+      const argv = ['netns', 'exec', ns, file, ...args];
+      const r =
+        input !== undefined && typeof input !== 'string'
+          ? (await runWithChunks('ip', argv, timedPieces(input, (ms) => (producing += ms)), options)).result
+          : await execa('ip', argv, { ...options, reject: false, ...(input !== undefined ? { input } : { stdin: 'ignore' as const }) });
       if (r.timedOut) throw new DeadlineError(`${opts.deadlineReason}: ${file} killed after ${((performance.now() - start) / 1000).toFixed(1)} s`);
       return { stdout: String(r.stdout), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? -1 };
     } finally {
-      spent += performance.now() - start;
+      spent += Math.max(0, performance.now() - start - producing);
     }
   }
 
@@ -164,6 +205,10 @@ export function namespaceTool(ns: string, opts: NamespaceToolOptions): MeteredTo
       const r = await run(cmds.restore, ['--noflush', '-w', '30'], input);
       if (r.exitCode !== 0) throw failure(cmds.restore, r);
     },
+    async restoreChunks(chunks) {
+      const r = await run(cmds.restore, ['--noflush', '-w', '30'], chunks);
+      if (r.exitCode !== 0) throw failure(cmds.restore, r);
+    },
     async chainExists(table, chain) {
       const r = await run(cmds.iptables, ['-w', '30', '-t', table, '-S', chain]);
       if (r.exitCode === 0) return true;
@@ -172,6 +217,74 @@ export function namespaceTool(ns: string, opts: NamespaceToolOptions): MeteredTo
     },
     dispose() {
       rmSync(lockDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The pieces, with the time spent producing each one (taking it from the iterable) reported. */
+export function* timedPieces(pieces: Iterable<string>, spent: (ms: number) => void): Generator<string, void, undefined> {
+  const it = pieces[Symbol.iterator]();
+  try {
+    for (;;) {
+      const t = performance.now();
+      const r = it.next();
+      spent(performance.now() - t);
+      if (r.done) return;
+      yield r.value;
+    }
+  } finally {
+    it.return?.();
+  }
+}
+
+/** The real `nft` inside a namespace, as the backend's own runner (execNft) behaves, with a deadline. */
+export function namespaceNft(ns: string, opts: { deadline: number; deadlineReason: string }): MeteredNft {
+  let spent = 0;
+  let calls = 0;
+  const options = (): { timeout: number; forceKillAfterDelay: number; maxBuffer: number } => {
+    const remaining = opts.deadline - performance.now();
+    if (remaining <= 0) throw new DeadlineError(`${opts.deadlineReason}: not running nft`);
+    return { timeout: Math.ceil(remaining), forceKillAfterDelay: 2000, maxBuffer: 1024 * 1024 * 1024 };
+  };
+  const timed = async <T>(what: string, f: (o: ReturnType<typeof options>) => Promise<T & { timedOut: boolean }>): Promise<T> => {
+    const o = options();
+    calls++;
+    const start = performance.now();
+    try {
+      const r = await f(o);
+      if (r.timedOut) throw new DeadlineError(`${opts.deadlineReason}: ${what} killed after ${((performance.now() - start) / 1000).toFixed(1)} s`);
+      return r;
+    } finally {
+      spent += performance.now() - start;
+    }
+  };
+  return {
+    get calls() {
+      return calls;
+    },
+    takeMs() {
+      const ms = spent;
+      spent = 0;
+      return ms;
+    },
+    async run(text) {
+      // Written as a piece, not execa's `input`: for a large input that costs a copy and, at 40 MB, 0.4 s.
+      const r = await timed('nft -f', async (o) => (await runWithChunks('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [text], o)).result);
+      if (!r.failed) return;
+      const stderr = String(r.stderr ?? '');
+      if (stderr === '') throw new NftError(`nft -f in namespace ${ns} failed: ${r.shortMessage}`, stderr);
+      const p = parseNftError(stderr, text);
+      const where = p.line !== undefined ? ` at input line ${p.line}: ${p.lineText ?? '?'}` : '';
+      throw new NftError(`nft -f in namespace ${ns} failed: ${p.message}${where}`, stderr, p.line, p.lineText, /No such file or directory/.test(p.message));
+    },
+    async json(args) {
+      const r = await timed(`nft -j ${args.join(' ')}`, (o) => execa('ip', ['netns', 'exec', ns, 'nft', '-j', ...args], { ...o, reject: false, stdin: 'ignore' }));
+      if (r.failed) {
+        const stderr = String(r.stderr ?? '');
+        throw new NftError(`nft -j ${args.join(' ')} in namespace ${ns} failed: ${stderr.trim().split('\n')[0] || r.shortMessage}`, stderr, undefined, undefined, /No such file or directory/.test(stderr));
+      }
+      const text = String(r.stdout).trim();
+      return text === '' ? { nftables: [] } : (JSON.parse(text) as NftJSON);
     },
   };
 }

@@ -44,9 +44,9 @@ function row(label: string, s: PhaseStats): string[] {
 export function formatTable(result: BenchResult): string {
   const p = result.params;
   const lines: string[] = [];
-  const where = result.iptables.variant ? `${result.iptables.restore} in a throwaway network namespace` : 'nothing applied (--no-apply)';
+  const where = result.tool.command ? `${result.tool.command} in a throwaway network namespace` : 'nothing applied (--no-apply)';
   lines.push(`kube-proxy-ts bench: ${result.mode} mode, ${n(p.services)} services × ${n(p.endpointsPerService)} endpoints, ${where}`);
-  if (result.iptables.variant) lines.push(`  iptables-${result.iptables.variant}: ${result.iptables.reason}`);
+  if (result.iptables?.variant) lines.push(`  iptables-${result.iptables.variant}: ${result.iptables.reason}`);
   if (result.skipped) {
     lines.push(`skipped: ${result.skipped}`);
     return `${lines.join('\n')}\n`;
@@ -67,7 +67,10 @@ export function formatTable(result: BenchResult): string {
   lines.push(pad(header, widths));
   for (const r of rows) lines.push(pad(r, widths));
   lines.push('');
-  lines.push('total = store change + snapshot + sync; tool = the kernel tool processes, start to exit; agent = total − tool; peak RSS = the process maxRSS');
+  lines.push(
+    `total = store change + snapshot + sync; tool = the kernel tool processes, start to exit (less the time spent rendering input they were waiting for); ` +
+      `agent = total − tool; rules = ${result.mode === 'nftables' ? 'rules and set/map elements' : 'rules'} in the input; peak RSS = the process maxRSS`,
+  );
   if (result.aborted) lines.push(`aborted: ${result.aborted}`);
   lines.push(`elapsed ${formatSeconds(result.elapsedMs / 1000)}`);
   return `${lines.join('\n')}\n`;

@@ -1,22 +1,23 @@
 /**
- * Runs one bench cell: R repeats of the scenario, each in a fresh network
- * namespace (or with nothing applied, --no-apply), and summarises them.
- * A cell whose estimated kernel time (from the measured floor) exceeds its
- * budget is skipped before it starts; a cell that overruns its budget anyway
- * is stopped (the running tool is killed) and reported as aborted.
+ * Runs one bench cell: R repeats of the scenario in one proxy mode, each in
+ * a fresh network namespace (or with nothing applied, --no-apply), and
+ * summarises them. An iptables cell whose estimated kernel time (from the
+ * measured floor) exceeds its budget is skipped before it starts (there is
+ * no such floor for nftables); a cell that overruns its budget anyway is
+ * stopped (the running tool is killed) and reported as aborted.
  */
 import { availableParallelism } from 'node:os';
-import { createNamespace, deleteNamespace, hostVariant, namespaceTool, recordingTool } from './bench-tools.js';
+import { createNamespace, deleteNamespace, hostVariant, namespaceNft, namespaceTool, recordingNft, recordingTool } from './bench-tools.js';
 import { chooseVariant, estimateCellSeconds, FLOOR_CITATION } from './kernel-floor.js';
 import type { IptablesVariant } from './kernel-floor.js';
-import { emptySamples, PHASE_LABELS, PHASES, runScenario } from './scenario.js';
-import type { OpSample, PhaseId } from './scenario.js';
+import { emptySamples, iptablesTarget, nftablesTarget, PHASE_LABELS, PHASES, runScenario } from './scenario.js';
+import type { BenchMode, BenchTarget, OpSample, PhaseId } from './scenario.js';
 import { summary } from './stats.js';
 import type { Summary } from './stats.js';
 import type { ClusterSummary } from './synthetic-cluster.js';
 
 export interface BenchOptions {
-  mode: 'iptables';
+  mode: BenchMode;
   services: number;
   endpointsPerService: number;
   changes: number;
@@ -24,7 +25,7 @@ export interface BenchOptions {
   seed: number;
   /** False: --no-apply, the pure pipeline only. */
   apply: boolean;
-  /** --iptables; undefined: chosen (see chooseVariant). */
+  /** --iptables (iptables mode only); undefined: chosen (see chooseVariant). */
   iptables?: IptablesVariant;
   /** Budget for the whole cell, seconds. */
   maxSeconds: number;
@@ -49,9 +50,19 @@ export interface PhaseStats {
 
 export interface BenchResult {
   bench: 'kube-proxy-ts';
-  schema: 1;
-  mode: 'iptables';
+  /** 2: `mode` may be nftables, `tool` added, `iptables` null outside iptables mode. */
+  schema: 2;
+  mode: BenchMode;
   apply: boolean;
+  /** The kernel tool the syncs went through, whatever the mode. */
+  tool: {
+    /** `iptables-legacy-restore`, `iptables-nft-restore` or `nft`; null with --no-apply. */
+    command: string | null;
+    reason: string;
+    /** Estimated kernel-tool seconds for the cell, from the measured floor (null: --no-apply, or no floor for this tool). */
+    estimatedSeconds: number | null;
+  };
+  /** iptables mode only (null in another mode). */
   iptables: {
     /** null with --no-apply. */
     variant: IptablesVariant | null;
@@ -59,7 +70,7 @@ export interface BenchResult {
     reason: string;
     /** Estimated kernel-tool seconds for the cell, from the measured floor (null with --no-apply). */
     estimatedSeconds: number | null;
-  };
+  } | null;
   params: { services: number; endpointsPerService: number; changes: number; repeat: number; seed: number; maxSeconds: number };
   cluster: (ClusterSummary & { loadMs: Summary }) | null;
   phases: Record<PhaseId, PhaseStats> | null;
@@ -90,21 +101,28 @@ function phaseStats(samples: OpSample[]): PhaseStats {
 export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const started = performance.now();
   const progress = opts.progress ?? (() => {});
+  if (opts.mode !== 'iptables' && opts.iptables) throw new Error(`--iptables: only in iptables mode, not ${opts.mode}`);
   let variant: IptablesVariant | null = null;
   let reason = 'nothing applied (--no-apply): the pure pipeline, no kernel tool';
   let estimatedSeconds: number | null = null;
-  if (opts.apply) {
+  let command: string | null = null;
+  if (opts.apply && opts.mode === 'iptables') {
     const choice = chooseVariant(opts.iptables, opts.services, opts.iptables ? 'legacy' : await hostVariant());
     variant = choice.variant;
     reason = choice.reason;
+    command = `iptables-${variant}-restore`;
     estimatedSeconds = estimateCellSeconds(variant, opts.services, opts.endpointsPerService, opts.changes, opts.repeat);
+  } else if (opts.apply) {
+    command = 'nft';
+    reason = 'nftables mode: one `nft -f -` transaction per sync, as the agent applies it';
   }
   const result: BenchResult = {
     bench: 'kube-proxy-ts',
-    schema: 1,
+    schema: 2,
     mode: opts.mode,
     apply: opts.apply,
-    iptables: { variant, restore: variant ? `iptables-${variant}-restore` : null, reason, estimatedSeconds },
+    tool: { command, reason, estimatedSeconds },
+    iptables: opts.mode === 'iptables' ? { variant, restore: command, reason, estimatedSeconds } : null,
     params: { services: opts.services, endpointsPerService: opts.endpointsPerService, changes: opts.changes, repeat: opts.repeat, seed: opts.seed, maxSeconds: opts.maxSeconds },
     cluster: null,
     phases: null,
@@ -121,6 +139,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   }
 
   const deadline = started + opts.maxSeconds * 1000;
+  const deadlineReason = `over the cell's budget of ${formatSeconds(opts.maxSeconds)} (--max-seconds)`;
   const prefix = opts.namespacePrefix ?? `kpt-bench-${process.pid}`;
   const all = emptySamples();
   const loads: number[] = [];
@@ -129,18 +148,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const scenario = { spec: { services: opts.services, endpointsPerService: opts.endpointsPerService, seed: opts.seed }, changes: opts.changes };
     const onProgress = (phase: PhaseId, i: number, of: number): void => progress(`${tag}: ${PHASE_LABELS[phase]}${of > 1 ? ` ${i + 1}/${of}` : ''}`);
     let run;
-    if (!variant) {
+    if (!opts.apply) {
       progress(`${tag}: generating ${opts.services} services`);
-      run = await runScenario({ ...scenario, tool: recordingTool(), progress: onProgress });
+      const target: BenchTarget = opts.mode === 'iptables' ? iptablesTarget(recordingTool()) : nftablesTarget(recordingNft());
+      run = await runScenario({ ...scenario, target, progress: onProgress });
     } else {
       const ns = `${prefix}-${r}`;
       progress(`${tag}: creating namespace ${ns}`);
       await createNamespace(ns);
-      const tool = namespaceTool(ns, { variant, deadline, deadlineReason: `over the cell's budget of ${formatSeconds(opts.maxSeconds)} (--max-seconds)` });
+      const tool = variant ? namespaceTool(ns, { variant, deadline, deadlineReason }) : undefined;
       try {
-        run = await runScenario({ ...scenario, tool, progress: onProgress });
+        const target = tool ? iptablesTarget(tool) : nftablesTarget(namespaceNft(ns, { deadline, deadlineReason }));
+        run = await runScenario({ ...scenario, target, progress: onProgress });
       } finally {
-        tool.dispose();
+        tool?.dispose();
         progress(`${tag}: deleting namespace ${ns}`);
         await deleteNamespace(ns);
       }

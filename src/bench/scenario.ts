@@ -1,6 +1,8 @@
 /**
  * One run of the bench scenario through the real agent pipeline
- * (ClusterStore → store.snapshot() → IptablesBackend.sync → store.commit):
+ * (ClusterStore → store.snapshot() → backend.sync → store.commit, the
+ * backend an IptablesBackend or an NftablesBackend, configured as the agent
+ * configures it):
  *
  * 1. load the synthetic cluster into the store (as sources would), then a
  *    cold full sync;
@@ -10,14 +12,20 @@
  *
  * Each operation is timed from the store mutation to the end of the sync.
  * The kernel tool's share is metered by the tool itself (every process it
- * ran, start to exit); the agent's share is the rest.
+ * ran, start to exit, less the time the agent spent rendering the input
+ * the process was reading: an iptables full sync renders it as it is
+ * written); the agent's share is the rest.
  */
 import { parseArgs } from '../agent/options.js';
 import { renderConfigFor } from '../agent/pipeline.js';
 import { ClusterStore } from '../agent/model/store.js';
 import type { RenderConfig } from '../backends/iptables/render.js';
 import { IptablesBackend } from '../backends/iptables/backend.js';
-import type { MeteredTool } from './bench-tools.js';
+import { NftablesBackend } from '../backends/nftables/backend.js';
+import { nftConfigFrom } from '../backends/nftables/config.js';
+import { realApplier } from '../backends/nftables/nft/applier.js';
+import type { Backend } from '../backends/types.js';
+import type { MeteredNft, MeteredTool } from './bench-tools.js';
 import { isDeadline } from './bench-tools.js';
 import { BENCH_CLUSTER_CIDR, BENCH_NODE_NAME, SyntheticCluster, summarize } from './synthetic-cluster.js';
 import type { ClusterSummary, GeneratedService, SyntheticSpec } from './synthetic-cluster.js';
@@ -53,10 +61,32 @@ export interface ScenarioResult {
   aborted?: string;
 }
 
+/** The proxy modes the bench runs. */
+export const BENCH_MODES = ['iptables', 'nftables'] as const;
+export type BenchMode = (typeof BENCH_MODES)[number];
+
+/** What a scenario syncs through: a backend, and the meter of the kernel tool it drives. */
+export interface BenchTarget {
+  backend: Backend;
+  /** Milliseconds spent in the kernel tool since the last call. */
+  takeMs(): number;
+}
+
+/** iptables mode: the agent's IptablesBackend over a (metered) iptables tool. */
+export function iptablesTarget(tool: MeteredTool): BenchTarget {
+  return { backend: new IptablesBackend(tool, benchRenderConfig()), takeMs: () => tool.takeMs() };
+}
+
+/** nftables mode: the agent's NftablesBackend over a (metered) nft, configured as the agent does (nftConfigFrom). */
+export function nftablesTarget(nft: MeteredNft): BenchTarget {
+  return { backend: new NftablesBackend(realApplier(nft), nftConfigFrom(benchRenderConfig())), takeMs: () => nft.takeMs() };
+}
+
 export interface ScenarioOptions {
   spec: SyntheticSpec;
   changes: number;
-  tool: MeteredTool;
+  /** A fresh target per run (a backend remembers what it wrote). */
+  target: BenchTarget;
   /** Called before each operation. */
   progress?: (phase: PhaseId, index: number, of: number) => void;
 }
@@ -84,7 +114,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     for (const s of g.slices) store.upsertSlice(s);
   }
   const loadMs = performance.now() - loadStart;
-  const backend = new IptablesBackend(opts.tool, benchRenderConfig());
+  const { backend } = opts.target;
   const samples = emptySamples();
 
   /** Live services: the initial ones (removable) and the added ones. */
@@ -92,14 +122,14 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
   const removable: GeneratedService[] = [...initial];
 
   const op = async (phase: PhaseId, mutate: () => void, full: boolean): Promise<void> => {
-    opts.tool.takeMs();
+    opts.target.takeMs();
     const start = performance.now();
     mutate();
     const { snapshot, changes } = store.snapshot();
     const r = await backend.sync(snapshot, changes, { full });
     store.commit(changes);
     const totalMs = performance.now() - start;
-    const toolMs = opts.tool.takeMs();
+    const toolMs = opts.target.takeMs();
     samples[phase].push({ totalMs, toolMs, agentMs: Math.max(0, totalMs - toolMs), bytes: r.bytes, rules: r.rules, maxRssKiB: process.resourceUsage().maxRSS });
   };
 

@@ -13,6 +13,8 @@ export interface ChartSeries {
   label: string;
   color: string;
   dashed?: boolean;
+  /** Dotted (wins over dashed). */
+  dotted?: boolean;
   points: ChartPoint[];
 }
 
@@ -83,7 +85,7 @@ export function lineChartSvg(spec: ChartSpec): string {
   out.push(`<text transform="translate(16 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`);
   spec.series.forEach((s, i) => {
     const p = s.points.filter((q) => q.x > 0 && q.y > 0).sort((a, b) => a.x - b.x);
-    const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
+    const dash = s.dotted ? ' stroke-dasharray="2 3"' : s.dashed ? ' stroke-dasharray="6 4"' : '';
     if (p.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${dash} points="${p.map((q) => `${f(sx(q.x))},${f(sy(q.y))}`).join(' ')}"/>`);
     for (const q of p) out.push(`<circle cx="${f(sx(q.x))}" cy="${f(sy(q.y))}" r="3.5" fill="${s.color}"><title>${esc(`${s.label}: ${countLabel(q.x)} services, ${msLabel(Math.round(q.y))}`)}</title></circle>`);
     const ly = M.top + 10 + i * 20;

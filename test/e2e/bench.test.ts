@@ -1,8 +1,9 @@
 /**
- * `kube-proxy-ts bench` against the real iptables in throwaway network
- * namespaces: a small bench with each variant, its namespace present while
- * it runs and gone afterwards (also when the tool fails), and a too-slow
- * cell skipped without creating anything. Never asserts timings.
+ * `kube-proxy-ts bench` against the real iptables and nft in throwaway
+ * network namespaces: a small bench with each iptables variant and with
+ * nftables, its namespace present while it runs and gone afterwards (also
+ * when the tool fails), and a too-slow cell skipped without creating
+ * anything. Never asserts timings.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -43,22 +44,35 @@ t.teardown(() => {
   for (const ns of namespaces(`kpt-bench-e2e-${process.pid}`)) execFileSync('ip', ['netns', 'del', ns]);
 });
 
-for (const variant of ['legacy', 'nft'] as const) {
-  t.test(`a small real bench with iptables-${variant}, in namespaces it deletes`, async (t) => {
-    const prefix = `kpt-bench-e2e-${process.pid}-${variant}`;
+const CELLS = [
+  { label: 'iptables-legacy', args: ['--iptables', 'legacy'], command: 'iptables-legacy-restore', variant: 'legacy' },
+  { label: 'iptables-nft', args: ['--iptables', 'nft'], command: 'iptables-nft-restore', variant: 'nft' },
+  { label: 'nftables', args: ['--mode', 'nftables'], command: 'nft', variant: undefined },
+] as const;
+
+for (const cell of CELLS) {
+  t.test(`a small real bench with ${cell.label}, in namespaces it deletes`, async (t) => {
+    const prefix = `kpt-bench-e2e-${process.pid}-${cell.label}`;
     const seen = new Set<string>();
     const x = io((line) => {
       if (/cold full sync|endpoint change/.test(line)) for (const ns of namespaces(prefix)) seen.add(ns);
     });
     const code = await runBenchCommand(
-      ['--services', '50', '--endpoints-per-service', '4', '--changes', '3', '--repeat', '2', '--iptables', variant, '--namespace-prefix', prefix, '--json'],
+      ['--services', '50', '--endpoints-per-service', '4', '--changes', '3', '--repeat', '2', ...cell.args, '--namespace-prefix', prefix, '--json'],
       x,
     );
     t.equal(code, 0, x.err);
     const r = JSON.parse(x.out) as BenchResult;
     t.equal(r.apply, true);
-    t.equal(r.iptables.variant, variant);
-    t.equal(r.iptables.restore, `iptables-${variant}-restore`);
+    t.equal(r.tool.command, cell.command);
+    if (cell.variant) {
+      t.equal(r.mode, 'iptables');
+      t.equal(r.iptables?.variant, cell.variant);
+      t.equal(r.iptables?.restore, cell.command);
+    } else {
+      t.equal(r.mode, 'nftables');
+      t.same(r.iptables, null);
+    }
     t.equal(r.skipped, undefined);
     t.equal(r.aborted, undefined);
     t.equal(r.phases!.full.samples, 2);
@@ -67,6 +81,7 @@ for (const variant of ['legacy', 'nft'] as const) {
       t.ok(r.phases![p].bytes.min > 0, `${p}: with input`);
       t.ok(r.phases![p].totalMs.min >= r.phases![p].toolMs.min, `${p}: total covers the tool`);
     }
+    t.ok(r.phases!.full.rules.median > 10 * r.phases!.endpointChange.rules.median, 'an endpoint change is a small part of a full sync');
     t.same([...seen].sort(), [`${prefix}-0`, `${prefix}-1`], 'one namespace per repeat, present while it ran');
     t.same(namespaces(prefix), [], 'and deleted');
   });

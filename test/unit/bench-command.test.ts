@@ -2,9 +2,9 @@
 import t from 'tap';
 import { parseBenchArgs, progressWriter, runBenchCommand } from '../../src/bench/bench-command.js';
 import type { BenchCommandIO } from '../../src/bench/bench-command.js';
-import { DeadlineError, recordingTool } from '../../src/bench/bench-tools.js';
+import { DeadlineError, recordingNft, recordingTool } from '../../src/bench/bench-tools.js';
 import type { BenchResult } from '../../src/bench/run-bench.js';
-import { PHASES, runScenario } from '../../src/bench/scenario.js';
+import { iptablesTarget, nftablesTarget, PHASES, runScenario } from '../../src/bench/scenario.js';
 
 function io(tty = false): BenchCommandIO & { out: string; err: string } {
   const o = {
@@ -23,11 +23,12 @@ t.test('--no-apply --json: the whole pipeline, the JSON shape', async (t) => {
   t.equal(code, 0, x.err);
   const r = JSON.parse(x.out) as BenchResult;
   t.equal(r.bench, 'kube-proxy-ts');
-  t.equal(r.schema, 1);
+  t.equal(r.schema, 2);
   t.equal(r.mode, 'iptables');
   t.equal(r.apply, false);
-  t.same(r.iptables.variant, null);
-  t.same(r.iptables.restore, null);
+  t.same(r.tool.command, null);
+  t.same(r.iptables!.variant, null);
+  t.same(r.iptables!.restore, null);
   t.same(r.params, { services: 40, endpointsPerService: 3, changes: 4, repeat: 2, seed: 5, maxSeconds: 300 });
   t.equal(r.cluster!.services, 40);
   t.equal(r.cluster!.endpoints, 120);
@@ -83,6 +84,8 @@ t.test('arguments', async (t) => {
   }
   const nft = parseBenchArgs(['--services', '10', '--iptables', 'nft']);
   t.equal(nft.kind === 'options' && nft.options.iptables, 'nft');
+  const nftables = parseBenchArgs(['--services', '10', '--mode', 'nftables']);
+  t.equal(nftables.kind === 'options' && nftables.options.mode, 'nftables');
   const bad: Array<[string[], RegExp]> = [
     [[], /--services is required/],
     [['--services', 'lots'], /--services: "lots" must be a whole number/],
@@ -91,6 +94,7 @@ t.test('arguments', async (t) => {
     [['--services', '5', '--mode', 'ipvs'], /ipvs/],
     [['--services', '5', '--iptables', 'both'], /both/],
     [['--services', '5', '--no-apply', '--iptables', 'nft'], /nothing is applied/],
+    [['--services', '5', '--mode', 'nftables', '--iptables', 'legacy'], /only in iptables mode/],
     [['--services', '5', '--namespace-prefix', 'a b'], /--namespace-prefix/],
     [['--services', '5', 'extra'], /too many arguments|unknown/i],
   ];
@@ -115,15 +119,60 @@ t.test('progress without a terminal: one line per phase, not per operation', asy
 
 t.test('a deadline stops the scenario and keeps what completed', async (t) => {
   const tool = recordingTool();
+  const target = iptablesTarget(tool);
   const restore = tool.restore.bind(tool);
+  const restoreChunks = tool.restoreChunks.bind(tool);
   let n = 0;
-  tool.restore = async (input: string) => {
+  const call = (): void => {
     if (++n === 4) throw new DeadlineError('over budget: iptables-legacy-restore killed after 1.0 s');
+  };
+  tool.restore = async (input: string) => {
+    call();
     return restore(input);
   };
-  const r = await runScenario({ spec: { services: 10, endpointsPerService: 2, seed: 1 }, changes: 5, tool });
+  tool.restoreChunks = async (chunks: Iterable<string>) => {
+    call();
+    return restoreChunks(chunks);
+  };
+  const r = await runScenario({ spec: { services: 10, endpointsPerService: 2, seed: 1 }, changes: 5, target });
   t.match(r.aborted, /over budget.*during endpoint change/);
   t.equal(r.samples.full.length, 1);
   t.equal(r.samples.endpointChange.length, 2);
   t.equal(r.samples.serviceAdd.length, 0);
+});
+
+t.test('--mode nftables --no-apply: the nftables backend through the same scenario', async (t) => {
+  const x = io();
+  const code = await runBenchCommand(['--mode', 'nftables', '--services', '30', '--endpoints-per-service', '3', '--changes', '3', '--repeat', '1', '--no-apply', '--json'], x);
+  t.equal(code, 0, x.err);
+  const r = JSON.parse(x.out) as BenchResult;
+  t.equal(r.mode, 'nftables');
+  t.equal(r.schema, 2);
+  t.same(r.iptables, null, 'no iptables variant in nftables mode');
+  t.same(r.tool.command, null);
+  t.equal(r.phases!.full.samples, 1);
+  for (const p of PHASES) {
+    t.equal(r.phases![p].samples, p === 'full' ? 1 : 3, `${p} samples`);
+    t.equal(r.phases![p].toolMs.max, 0, `${p}: nothing applied`);
+  }
+  for (const p of ['full', 'endpointChange', 'serviceAdd'] as const) t.ok(r.phases![p].bytes.min > 0, `${p}: input written`);
+  t.ok(r.phases!.full.rules.median > r.phases!.endpointChange.rules.median, 'a full sync writes more rules and elements than an endpoint change');
+  const table = io();
+  t.equal(await runBenchCommand(['--mode', 'nftables', '--services', '10', '--endpoints-per-service', '2', '--changes', '1', '--repeat', '1', '--no-apply'], table), 0);
+  t.match(table.out, /nftables mode, 10 services × 2 endpoints, nothing applied/);
+  t.match(table.out, /rules and set\/map elements/);
+});
+
+t.test('a deadline in nftables mode stops the scenario too', async (t) => {
+  const nft = recordingNft();
+  const run = nft.run.bind(nft);
+  let n = 0;
+  nft.run = async (text: string) => {
+    if (++n === 3) throw new DeadlineError('over budget: nft killed after 1.0 s');
+    return run(text);
+  };
+  const r = await runScenario({ spec: { services: 10, endpointsPerService: 2, seed: 1 }, changes: 5, target: nftablesTarget(nft) });
+  t.match(r.aborted, /over budget.*during endpoint change/);
+  t.equal(r.samples.full.length, 1);
+  t.equal(r.samples.endpointChange.length, 1);
 });
