@@ -24,181 +24,38 @@
  *    with the v1alpha1 field paths (`iptables.masqueradeBit`).
  *  - Fields upstream has that kube-proxy-ts does not implement are accepted and
  *    produce one warning each, only when set to something other than their
- *    default. Proxy modes other than iptables are refused (not implemented yet).
+ *    default. The ipvs mode is refused (not implemented yet).
  */
 import { parseAllDocuments, type Tags } from 'yaml';
-import { parseCIDR, parseIP } from '../util/addr.js';
-import { parseDuration } from '../util/duration.js';
+import { parseIP } from '../util/addr.js';
+import { ConfigError, formatProblem, KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND } from './config-types.js';
+import type { ConfigProblem, DurationMs, KubeProxyConfig, LoadOptions, LoadResult } from './config-types.js';
+import { appendPortIfNeeded, formatGoDuration, isUnspecifiedIP, parseClusterCIDRs, parseGoDuration } from './config-values.js';
+import { validateKubeProxyConfig } from './validate.js';
 
-export const KUBE_PROXY_API_VERSION = 'kubeproxy.config.k8s.io/v1alpha1';
-export const KUBE_PROXY_KIND = 'KubeProxyConfiguration';
-
-/** A Go `metav1.Duration`, held in milliseconds (written as `30s`, `1m0s`). */
-export type DurationMs = number;
-
-/** `ProxyMode`: '' means the platform default (iptables on Linux). */
-export type ProxyModeName = '' | 'iptables' | 'ipvs' | 'nftables';
-/** `LocalMode`: '' means ClusterCIDR. */
-export type LocalModeName = '' | 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
-
-/** component-base `ClientConnectionConfiguration`. */
-export interface ClientConnectionConfiguration {
-  kubeconfig: string;
-  acceptContentTypes: string;
-  contentType: string;
-  qps: number;
-  burst: number;
-}
-
-/** component-base logs/api/v1 `OutputRoutingOptions` (under `options.text` and `options.json`). */
-export interface OutputRoutingOptions {
-  splitStream: boolean;
-  /** A resource.Quantity, e.g. "0", "64Ki". */
-  infoBufferSize: string;
-}
-
-export interface VModuleItem {
-  filePattern: string;
-  verbosity: number;
-}
-
-/** component-base logs/api/v1 `LoggingConfiguration`. */
-export interface LoggingConfiguration {
-  format: string;
-  /** A duration string, or an integer number of nanoseconds in the file. */
-  flushFrequency: DurationMs;
-  verbosity: number;
-  vmodule: VModuleItem[];
-  options: { text: OutputRoutingOptions; json: OutputRoutingOptions };
-}
-
-export interface KubeProxyIPTablesConfiguration {
-  masqueradeBit: number | null;
-  masqueradeAll: boolean;
-  localhostNodePorts: boolean | null;
-  syncPeriod: DurationMs;
-  minSyncPeriod: DurationMs;
-}
-
-export interface KubeProxyIPVSConfiguration {
-  syncPeriod: DurationMs;
-  minSyncPeriod: DurationMs;
-  scheduler: string;
-  excludeCIDRs: string[] | null;
-  strictARP: boolean;
-  tcpTimeout: DurationMs;
-  tcpFinTimeout: DurationMs;
-  udpTimeout: DurationMs;
-}
-
-export interface KubeProxyNFTablesConfiguration {
-  masqueradeBit: number | null;
-  masqueradeAll: boolean;
-  syncPeriod: DurationMs;
-  minSyncPeriod: DurationMs;
-}
-
-export interface KubeProxyConntrackConfiguration {
-  maxPerCore: number | null;
-  min: number | null;
-  tcpEstablishedTimeout: DurationMs | null;
-  tcpCloseWaitTimeout: DurationMs | null;
-  tcpBeLiberal: boolean;
-  udpTimeout: DurationMs;
-  udpStreamTimeout: DurationMs;
-}
-
-export interface KubeProxyWinkernelConfiguration {
-  networkName: string;
-  sourceVip: string;
-  enableDSR: boolean;
-  rootHnsEndpointName: string;
-  forwardHealthCheckVip: boolean;
-}
-
-export interface DetectLocalConfiguration {
-  bridgeInterface: string;
-  interfaceNamePrefix: string;
-}
-
-/**
- * `kubeproxy.config.k8s.io/v1alpha1` `KubeProxyConfiguration` (Kubernetes
- * 1.31-1.34). Fields that are Go pointers upstream are `| null` here: null
- * means unset, and `withDefaults` replaces every null with its default.
- */
-export interface KubeProxyConfig {
-  apiVersion: typeof KUBE_PROXY_API_VERSION;
-  kind: typeof KUBE_PROXY_KIND;
-  featureGates: Record<string, boolean>;
-  clientConnection: ClientConnectionConfiguration;
-  logging: LoggingConfiguration;
-  hostnameOverride: string;
-  bindAddress: string;
-  healthzBindAddress: string;
-  metricsBindAddress: string;
-  bindAddressHardFail: boolean;
-  enableProfiling: boolean;
-  showHiddenMetricsForVersion: string;
-  mode: ProxyModeName;
-  iptables: KubeProxyIPTablesConfiguration;
-  ipvs: KubeProxyIPVSConfiguration;
-  nftables: KubeProxyNFTablesConfiguration;
-  winkernel: KubeProxyWinkernelConfiguration;
-  detectLocalMode: LocalModeName;
-  detectLocal: DetectLocalConfiguration;
-  /** One CIDR, or a comma-separated dual-stack pair. */
-  clusterCIDR: string;
-  /** CIDRs, or the single string 'primary'; null/empty means every local address. */
-  nodePortAddresses: string[] | null;
-  oomScoreAdj: number | null;
-  conntrack: KubeProxyConntrackConfiguration;
-  configSyncPeriod: DurationMs;
-  /** Unused upstream since the userspace proxy was removed. */
-  portRange: string;
-  windowsRunAsService: boolean;
-}
-
-/** One problem, with the field path it is about (`iptables.masqueradeBit`), if any. */
-export interface ConfigProblem {
-  field?: string;
-  message: string;
-}
-
-/**
- * A configuration (file or command line) kube-proxy-ts cannot run with. The
- * message is `SOURCE: FIELD: WHAT`, one line per problem, e.g.
- * `config.conf: iptables.masqueradeBit: must be 0-31, got 40`.
- */
-export class ConfigError extends Error {
-  readonly source: string;
-  readonly problems: readonly ConfigProblem[];
-  constructor(source: string, problems: ConfigProblem | ConfigProblem[]) {
-    const list = Array.isArray(problems) ? problems : [problems];
-    super(list.map((p) => formatProblem(source, p)).join('\n'));
-    this.name = 'ConfigError';
-    this.source = source;
-    this.problems = list;
-  }
-}
-
-function formatProblem(source: string, p: ConfigProblem): string {
-  return p.field ? `${source}: ${p.field}: ${p.message}` : `${source}: ${p.message}`;
-}
-
-export interface LoadOptions {
-  /**
-   * 'error' (default): an unknown field is a ConfigError. 'warn': as upstream's
-   * lenient fallback, the field is dropped with one warning.
-   */
-  unknownFields?: 'error' | 'warn';
-}
-
-export interface LoadResult {
-  /** Decoded, defaulted (`withDefaults`) and validated. */
-  config: KubeProxyConfig;
-  /** One line per not-implemented field set to a non-default value (and per dropped unknown field). */
-  warnings: string[];
-}
+// The types (config-types.ts), values (config-values.ts) and validation (validate.ts) live apart; importers use this module.
+export { ConfigError, KUBE_PROXY_API_VERSION, KUBE_PROXY_KIND } from './config-types.js';
+export type {
+  ClientConnectionConfiguration,
+  ConfigProblem,
+  DetectLocalConfiguration,
+  DurationMs,
+  KubeProxyConfig,
+  KubeProxyConntrackConfiguration,
+  KubeProxyIPTablesConfiguration,
+  KubeProxyIPVSConfiguration,
+  KubeProxyNFTablesConfiguration,
+  KubeProxyWinkernelConfiguration,
+  LoadOptions,
+  LoadResult,
+  LocalModeName,
+  LoggingConfiguration,
+  OutputRoutingOptions,
+  ProxyModeName,
+  VModuleItem,
+} from './config-types.js';
+export { appendPortIfNeeded, bindAddressProblem, formatGoDuration, parseClusterCIDRs, parseGoDuration } from './config-values.js';
+export { validateKubeProxyConfig } from './validate.js';
 
 // ---------------------------------------------------------------------------
 // Schema: the v1alpha1 field tree, with each leaf's JSON type.
@@ -316,104 +173,6 @@ function zeroOf(spec: Spec): unknown {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Durations, addresses, small helpers.
-
-/** Parses a Go duration (`1m30s`, `-5s`, `0`) to milliseconds; undefined when malformed. */
-export function parseGoDuration(text: string): DurationMs | undefined {
-  if (text.length === 0 || /\s/.test(text)) return undefined;
-  let sign = 1;
-  let rest = text;
-  if (rest[0] === '-' || rest[0] === '+') {
-    sign = rest[0] === '-' ? -1 : 1;
-    rest = rest.slice(1);
-  }
-  const ms = parseDuration(rest.replace(/\u03bcs/g, 'us'));
-  return ms === undefined ? undefined : sign * ms;
-}
-
-/** Formats milliseconds the way Go prints a time.Duration (`1m0s`, `500ms`, `24h0m0s`). */
-export function formatGoDuration(ms: DurationMs): string {
-  if (ms === 0) return '0s';
-  const neg = ms < 0;
-  let rest = Math.abs(ms);
-  let out: string;
-  if (rest < 1000) {
-    out = `${+rest.toFixed(6)}ms`;
-  } else {
-    const h = Math.floor(rest / 3_600_000);
-    rest -= h * 3_600_000;
-    const m = Math.floor(rest / 60_000);
-    rest -= m * 60_000;
-    const s = `${+(rest / 1000).toFixed(9)}s`;
-    out = h > 0 ? `${h}h${m}m${s}` : m > 0 ? `${m}m${s}` : s;
-  }
-  return neg ? `-${out}` : out;
-}
-
-/** Splits `IP:port` / `[IPv6]:port` like Go's net.SplitHostPort; undefined when not of that form. */
-function splitHostPort(text: string): { host: string; port: string } | undefined {
-  if (text.startsWith('[')) {
-    const end = text.indexOf(']');
-    if (end < 0 || text[end + 1] !== ':') return undefined;
-    const host = text.slice(1, end);
-    const port = text.slice(end + 2);
-    if (port.includes(':') || port.includes('[') || port.includes(']')) return undefined;
-    return { host, port };
-  }
-  const colon = text.lastIndexOf(':');
-  if (colon < 0) return undefined;
-  const host = text.slice(0, colon);
-  if (host.includes(':') || host.includes('[') || host.includes(']')) return undefined;
-  return { host, port: text.slice(colon + 1) };
-}
-
-/**
- * Checks an `IP:port` bind address (healthz, metrics) as upstream does: an IP
- * literal (IPv6 in brackets) and a port from 1 to 65535. Returns the reason it
- * is bad, or undefined when it is fine.
- */
-export function bindAddressProblem(text: string): string | undefined {
-  const hp = splitHostPort(text);
-  if (!hp) return `must be IP:port (e.g. 0.0.0.0:10256 or [::]:10256), got ${JSON.stringify(text)}`;
-  if (!parseIP(hp.host)) return `${JSON.stringify(hp.host)} is not a valid IP, in ${JSON.stringify(text)}`;
-  if (!/^\d{1,5}$/.test(hp.port) || Number(hp.port) < 1 || Number(hp.port) > 65535) {
-    return `${JSON.stringify(hp.port)} is not a valid port (1-65535), in ${JSON.stringify(text)}`;
-  }
-  return undefined;
-}
-
-/** Upstream's AppendPortIfNeeded: a bare IP gets `:port` (IPv6 bracketed); anything else is left for validation. */
-export function appendPortIfNeeded(addr: string, port: number): string {
-  if (splitHostPort(addr)) return addr;
-  const ip = parseIP(addr);
-  if (!ip) return addr;
-  return ip.family === 'IPv4' ? `${addr}:${port}` : `[${addr}]:${port}`;
-}
-
-/**
- * Splits a clusterCIDR value (one CIDR or a comma-separated dual-stack pair),
- * as upstream validates it. Returns the canonical CIDRs by family, or the
- * reason it is invalid.
- */
-export function parseClusterCIDRs(text: string): { ipv4?: string; ipv6?: string } | { problem: string } {
-  const parts = text.split(',');
-  if (parts.length > 2) return { problem: `must be one CIDR or a dual-stack pair (e.g. 10.244.0.0/16,fd00:10:244::/56), got ${JSON.stringify(text)}` };
-  const out: { ipv4?: string; ipv6?: string } = {};
-  for (const part of parts) {
-    const c = parseCIDR(part);
-    if (!c) return { problem: `${JSON.stringify(part)} is not a valid CIDR (e.g. 10.244.0.0/16)` };
-    const key = c.family === 'IPv4' ? 'ipv4' : 'ipv6';
-    if (out[key] !== undefined) return { problem: `a pair of CIDRs must have one IPv4 and one IPv6 CIDR, got ${JSON.stringify(text)}` };
-    out[key] = c.cidr;
-  }
-  return out;
-}
-
-function isUnspecifiedIP(text: string): boolean {
-  const ip = parseIP(text);
-  return ip !== undefined && (ip.address === '0.0.0.0' || ip.address === '::');
-}
 
 function describe(value: unknown, spec?: Spec): string {
   if (spec && (spec.t === 'duration' || spec.t === 'flushFrequency') && typeof value === 'number') return formatGoDuration(value);
@@ -691,98 +450,6 @@ export function emptyKubeProxyConfig(): KubeProxyConfig {
 /** The configuration upstream kube-proxy runs with when the file sets nothing. */
 export function defaultKubeProxyConfig(): KubeProxyConfig {
   return withDefaults(emptyKubeProxyConfig());
-}
-
-// ---------------------------------------------------------------------------
-// Validation (on the defaulted config).
-
-const PROXY_MODES = ['', 'iptables', 'ipvs', 'nftables'];
-const LOCAL_MODES = ['', 'ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'];
-
-/**
- * Upstream's validation of a defaulted configuration, with v1alpha1 field
- * paths. Returns the problems (empty when valid). An empty healthz or metrics
- * bind address means "disabled" (only the command line can say so: in a file,
- * defaulting turns "" into the default address).
- */
-export function validateKubeProxyConfig(c: KubeProxyConfig): ConfigProblem[] {
-  const p: ConfigProblem[] = [];
-  const add = (field: string, message: string): void => void p.push({ field, message });
-
-  if (!PROXY_MODES.includes(c.mode)) {
-    const hint = (c.mode as string) === 'kernelspace' ? ' (kernelspace is the Windows mode)' : '';
-    add('mode', `must be iptables, ipvs, nftables or blank (blank means iptables), got ${JSON.stringify(c.mode)}${hint}`);
-  } else if (c.mode === 'ipvs') {
-    add('mode', `${JSON.stringify(c.mode)} is an upstream proxy mode that kube-proxy-ts has not implemented yet (iptables and nftables are)`);
-  }
-
-  const bit = c.iptables.masqueradeBit;
-  if (bit !== null && (bit < 0 || bit > 31)) add('iptables.masqueradeBit', `must be 0-31, got ${bit}`);
-  const nbit = c.nftables.masqueradeBit;
-  if (nbit !== null && (nbit < 0 || nbit > 31)) add('nftables.masqueradeBit', `must be 0-31, got ${nbit}`);
-  // As upstream's v1alpha1 conversion: the periods of the section of the mode in use.
-  const sec = c.mode === 'nftables' ? 'nftables' : 'iptables';
-  const periods = c[sec];
-  if (periods.syncPeriod <= 0) add(`${sec}.syncPeriod`, `must be greater than 0, got ${formatGoDuration(periods.syncPeriod)}`);
-  if (periods.minSyncPeriod < 0) add(`${sec}.minSyncPeriod`, `must be 0 or more, got ${formatGoDuration(periods.minSyncPeriod)}`);
-  else if (periods.syncPeriod > 0 && periods.minSyncPeriod > periods.syncPeriod) {
-    add(`${sec}.syncPeriod`, `must be at least the minimum sync period (${formatGoDuration(periods.minSyncPeriod)}), got ${formatGoDuration(periods.syncPeriod)}`);
-  }
-  if (c.configSyncPeriod <= 0) add('configSyncPeriod', `must be greater than 0, got ${formatGoDuration(c.configSyncPeriod)}`);
-
-  if (!parseIP(c.bindAddress)) add('bindAddress', `must be an IP address, got ${JSON.stringify(c.bindAddress)}`);
-  if (c.healthzBindAddress !== '') {
-    const problem = bindAddressProblem(c.healthzBindAddress);
-    if (problem) add('healthzBindAddress', problem);
-  }
-  if (c.metricsBindAddress !== '') {
-    const problem = bindAddressProblem(c.metricsBindAddress);
-    if (problem) add('metricsBindAddress', problem);
-  }
-  if (c.hostnameOverride !== '' && c.hostnameOverride.trim() === '') add('hostnameOverride', 'must not be blank');
-
-  if (c.clientConnection.burst < 0) add('clientConnection.burst', `must be 0 or more, got ${c.clientConnection.burst}`);
-  if (c.oomScoreAdj !== null && (c.oomScoreAdj < -1000 || c.oomScoreAdj > 1000)) add('oomScoreAdj', `must be -1000 to 1000, got ${c.oomScoreAdj}`);
-
-  const ct = c.conntrack;
-  if (ct.maxPerCore !== null && ct.maxPerCore < 0) add('conntrack.maxPerCore', `must be 0 or more, got ${ct.maxPerCore}`);
-  if (ct.min !== null && ct.min < 0) add('conntrack.min', `must be 0 or more, got ${ct.min}`);
-  for (const k of ['tcpEstablishedTimeout', 'tcpCloseWaitTimeout', 'udpTimeout', 'udpStreamTimeout'] as const) {
-    const d = ct[k];
-    if (d !== null && d < 0) add(`conntrack.${k}`, `must be 0 or more, got ${formatGoDuration(d)}`);
-  }
-
-  if (c.clusterCIDR !== '') {
-    const r = parseClusterCIDRs(c.clusterCIDR);
-    if ('problem' in r) add('clusterCIDR', r.problem);
-  }
-
-  const npa = c.nodePortAddresses ?? [];
-  npa.forEach((entry, i) => {
-    if (entry === 'primary') {
-      if (npa.length !== 1) add(`nodePortAddresses[${i}]`, `"primary" cannot be combined with CIDRs`);
-    } else if (!parseCIDR(entry)) {
-      add(`nodePortAddresses[${i}]`, `must be a CIDR (e.g. 192.168.0.0/24) or "primary", got ${JSON.stringify(entry)}`);
-    }
-  });
-
-  if (!LOCAL_MODES.includes(c.detectLocalMode)) {
-    add('detectLocalMode', `must be ClusterCIDR, NodeCIDR, BridgeInterface, InterfaceNamePrefix or blank, got ${JSON.stringify(c.detectLocalMode)}`);
-  } else if (c.detectLocalMode === 'BridgeInterface' && c.detectLocal.bridgeInterface === '') {
-    add('detectLocal.bridgeInterface', 'must be set when detectLocalMode is BridgeInterface');
-  } else if (c.detectLocalMode === 'InterfaceNamePrefix' && c.detectLocal.interfaceNamePrefix === '') {
-    add('detectLocal.interfaceNamePrefix', 'must be set when detectLocalMode is InterfaceNamePrefix');
-  }
-
-  if (c.portRange !== '' && !/^(\d+(-\d+|\+\d+)?)$/.test(c.portRange)) add('portRange', `must be a port range (e.g. 300-2000), got ${JSON.stringify(c.portRange)}`);
-  if (c.showHiddenMetricsForVersion !== '' && !/^\d+\.\d+$/.test(c.showHiddenMetricsForVersion)) {
-    add('showHiddenMetricsForVersion', `must be a version major.minor (e.g. 1.33), got ${JSON.stringify(c.showHiddenMetricsForVersion)}`);
-  }
-  if (c.logging.format !== 'text' && c.logging.format !== 'json') add('logging.format', `must be text or json, got ${JSON.stringify(c.logging.format)}`);
-  c.logging.vmodule.forEach((item, i) => {
-    if (item.filePattern === '' || /[,=]/.test(item.filePattern)) add(`logging.vmodule[${i}].filePattern`, `must be a non-empty file pattern without "," or "=", got ${JSON.stringify(item.filePattern)}`);
-  });
-  return p;
 }
 
 // ---------------------------------------------------------------------------
