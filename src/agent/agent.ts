@@ -7,7 +7,7 @@ import type { AgentOptions } from './options.js';
 import type { Logger } from './log.js';
 import type { ClusterSink } from './model/store.js';
 import { addressesForNodePorts, enableRouteLocalnet } from './pipeline.js';
-import type { Tools } from './pipeline.js';
+import type { FamilyPipeline, Tools } from './pipeline.js';
 import { cleanupAllModes, cleanupOtherMode, injected, isKernelToolError, modePipelines, StartupError } from './modes.js';
 import type { ChangeKind } from './model/types.js';
 import { ManifestsSource } from './sources/manifests/source.js';
@@ -80,7 +80,7 @@ export async function runOneShot(opts: AgentOptions, deps: AgentDeps): Promise<n
   if (opts.cleanup) return cleanupAllModes(deps, log);
   const { pipelines, stores } = await modePipelines(opts, deps, log, { dryRun: opts.dryRun, localAddresses: await addressesForNodePorts(opts, log) });
   if (!opts.dryRun) await prepareHost(opts, deps, log);
-  const { source, kube } = makeSource(opts, stores, log, undefined, undefined, (cidrs) => pipelines.forEach((p) => p.backend.setServiceCIDRs?.(cidrs)));
+  const { source, kube } = makeSource(opts, stores, log, undefined, undefined, (cidrs) => feedServiceCIDRs(pipelines, cidrs));
   try {
     await source.start();
     if (kube) checkServiceCIDRs(opts, kube);
@@ -114,6 +114,17 @@ async function prepareHost(opts: AgentOptions, deps: AgentDeps, log: Logger): Pr
   await cleanupOtherMode(opts, deps, log);
   // Only with the real tools: injected ones (tests) must not touch this host's sysctls.
   if (opts.proxyMode === 'iptables' && !injected(opts, deps)) await enableRouteLocalnet(opts, log);
+}
+
+/** Hands the ServiceCIDRs to the backends that use them; true when one did (its rules must be synced). */
+function feedServiceCIDRs(pipelines: readonly FamilyPipeline[], cidrs: readonly string[]): boolean {
+  let used = false;
+  for (const p of pipelines) {
+    if (!p.backend.setServiceCIDRs) continue;
+    p.backend.setServiceCIDRs(cidrs);
+    used = true;
+  }
+  return used;
 }
 
 function checkServiceCIDRs(opts: AgentOptions, kube: KubernetesSource): void {
@@ -221,9 +232,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   });
 
   const { source, kube } = makeSource(opts, stores, log, metrics, health, (cidrs) => {
-    if (opts.proxyMode !== 'nftables') return;
-    for (const p of pipelines) p.backend.setServiceCIDRs?.(cidrs);
-    if (listening) runner.trigger();
+    if (feedServiceCIDRs(pipelines, cidrs) && listening) runner.trigger();
   });
   // Every family's store sees the same changes: count and trigger from the first.
   pipelines[0]!.store.onChange((kind: ChangeKind) => {

@@ -124,31 +124,8 @@ export async function resolveTools(tools: Tools, log: Logger): Promise<Map<IPFam
  * otherwise IPv4, and IPv6 when this kernel has it (as upstream, which
  * proxies IPv6 only where the node supports it).
  */
-export function nftFamilies(injected: boolean): IPFamily[] {
-  return injected || existsSync('/proc/net/if_inet6') ? ['IPv4', 'IPv6'] : ['IPv4'];
-}
-
-function iptablesBackend(tool: IptablesTool, opts: AgentOptions, family: IPFamily, localAddresses: readonly string[]): ModeBackend {
-  const b = new IptablesBackend(tool, renderConfigFor(opts, family, localAddresses));
-  return {
-    mode: b.mode,
-    sync: (snapshot, changes, o) => b.sync(snapshot, changes, o),
-    cleanup: () => b.cleanup(),
-    plan: async (snapshot) => ({ text: (await b.plan(snapshot)).text }),
-    canaryIntact: () => b.canaryIntact(),
-  };
-}
-
-function nftablesBackend(nft: NftApplier, opts: AgentOptions, family: IPFamily, localAddresses: readonly string[]): ModeBackend {
-  const b = new NftablesBackend(nft, nftConfigFrom(renderConfigFor(opts, family, localAddresses)));
-  return {
-    mode: b.mode,
-    sync: (snapshot, changes, o) => b.sync(snapshot, changes, o),
-    cleanup: () => b.cleanup(),
-    plan: async (snapshot) => ({ text: (await b.plan(snapshot)).text }),
-    canaryIntact: () => b.tableIntact(),
-    setServiceCIDRs: (cidrs) => b.setServiceCIDRs(cidrs),
-  };
+export function nftFamilies(injectedApplier: boolean): IPFamily[] {
+  return injectedApplier || existsSync('/proc/net/if_inet6') ? ['IPv4', 'IPv6'] : ['IPv4'];
 }
 
 /** The pipelines of iptables mode, one per tool. */
@@ -157,7 +134,7 @@ export function makePipelines(
   tools: Map<IPFamily, IptablesTool>,
   localAddresses: readonly string[] = [],
 ): { pipelines: FamilyPipeline[]; stores: FamilyStores } {
-  return withStores(opts, [...tools].map(([family, tool]) => [family, iptablesBackend(tool, opts, family, localAddresses)]));
+  return withStores(opts, [...tools].map(([family, tool]) => [family, new IptablesBackend(tool, renderConfigFor(opts, family, localAddresses))]));
 }
 
 /** The pipelines of nftables mode, one per family, all through one nft applier. */
@@ -167,7 +144,7 @@ export function makeNftPipelines(
   families: readonly IPFamily[],
   localAddresses: readonly string[] = [],
 ): { pipelines: FamilyPipeline[]; stores: FamilyStores } {
-  return withStores(opts, families.map((family) => [family, nftablesBackend(nft, opts, family, localAddresses)]));
+  return withStores(opts, families.map((family) => [family, new NftablesBackend(nft, nftConfigFrom(renderConfigFor(opts, family, localAddresses)))]));
 }
 
 function withStores(opts: AgentOptions, backends: Array<[IPFamily, ModeBackend]>): { pipelines: FamilyPipeline[]; stores: FamilyStores } {

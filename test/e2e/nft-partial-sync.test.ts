@@ -253,7 +253,7 @@ t.test('cleanup removes our tables and leaves every other table alone', async (t
   t.equal(Object.values(rules.rules).flat().length, 1, 'the other table keeps its rule');
 });
 
-t.test('tableIntact notices `nft flush ruleset`, and a full sync repairs it', async (t) => {
+t.test('canaryIntact notices `nft flush ruleset`, and a full sync repairs it', async (t) => {
   const ns = await netns('canary');
   const store = new ClusterStore('node-1');
   store.upsertService(service({ name: 'a' }));
@@ -261,12 +261,12 @@ t.test('tableIntact notices `nft flush ruleset`, and a full sync repairs it', as
   const backend = new NftablesBackend(execApplier({ prefix: inNs(ns) }), cfg, { deferStaleChains: false });
   const s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: true });
-  t.equal(await backend.tableIntact(), true);
+  t.equal(await backend.canaryIntact(), true);
   await execa('ip', ['netns', 'exec', ns, 'nft', 'flush', 'ruleset']);
-  t.equal(await backend.tableIntact(), false, 'gone');
+  t.equal(await backend.canaryIntact(), false, 'gone');
   await execa('ip', ['netns', 'exec', ns, 'nft', 'add table ip kube-proxy; add set ip kube-proxy cluster-ips { type ipv4_addr ; }']);
-  t.equal(await backend.tableIntact(), false, 're-created by someone else: another handle');
+  t.equal(await backend.canaryIntact(), false, 're-created by someone else: another handle');
   await backend.sync(s.snapshot, s.changes, { full: true });
-  t.equal(await backend.tableIntact(), true, 'repaired');
+  t.equal(await backend.canaryIntact(), true, 'repaired');
   t.ok(Object.keys((await listed(ns)).chains).some((c) => c.startsWith('service-')), 'our chains are back');
 });

@@ -343,20 +343,20 @@ t.test('new ServiceCIDRs: a partial sync rewrites cluster-ips-check only', async
   t.equal(fake.applied.length, before, 'once');
 });
 
-t.test('tableIntact: false once our table is gone, true again after a full sync', async (t) => {
+t.test('canaryIntact: false once our table is gone, true again after a full sync', async (t) => {
   const store = new ClusterStore('node-1');
   store.upsertService(service({ name: 'a' }));
   const fake = new FakeNft();
   const backend = new NftablesBackend(fakeApplier(fake), cfg, { deferStaleChains: false });
-  t.equal(await backend.tableIntact(), true, 'before the first sync');
+  t.equal(await backend.canaryIntact(), true, 'before the first sync');
   const s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: true });
-  t.equal(await backend.tableIntact(), true);
+  t.equal(await backend.canaryIntact(), true);
   const { renderCleanup } = await import('../../src/backends/nftables/render.js');
   fake.run(renderCleanup({ family: 'IPv4' }));
-  t.equal(await backend.tableIntact(), false);
+  t.equal(await backend.canaryIntact(), false);
   await backend.sync(s.snapshot, s.changes, { full: true });
-  t.equal(await backend.tableIntact(), true);
+  t.equal(await backend.canaryIntact(), true);
 });
 
 t.test('plan (for --dry-run) reads the table but writes nothing', async (t) => {

@@ -56,7 +56,7 @@ export class NftablesBackend implements Backend {
   readonly mode = 'nftables';
   private written: WrittenState | undefined;
   private baseChainsReset = false;
-  /** The cluster-ips set's kernel handle after the last full sync (see tableIntact). */
+  /** The cluster-ips set's kernel handle after the last full sync (see canaryIntact). */
   private canary: number | undefined;
   /** Chains flushed as stale and waiting to be deleted (deferred mode), with when. */
   private readonly pendingDeletes = new Map<string, number>();
@@ -172,7 +172,7 @@ export class NftablesBackend implements Backend {
    * `nft -t list set`, milliseconds at any table size (nft 1.0.6 reads its
    * whole cache for `list tables` or `list chain`).
    */
-  async tableIntact(): Promise<boolean> {
+  async canaryIntact(): Promise<boolean> {
     if (!this.written || this.canary === undefined) return true;
     return (await this.nft.setHandle(this.family, TABLE, CLUSTER_IPS_SET)) === this.canary;
   }
