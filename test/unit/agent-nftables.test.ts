@@ -52,7 +52,7 @@ function options(dir: string, over: Partial<AgentOptions> = {}): AgentOptions {
   };
 }
 
-type Recording = NftApplier & { texts: string[]; failNext: number };
+type Recording = NftApplier & { texts: string[]; failNext: number; lists: number };
 
 /** An applier over the fake that records each transaction's text and can refuse the next ones. */
 function recording(fake: FakeNft): Recording {
@@ -60,6 +60,7 @@ function recording(fake: FakeNft): Recording {
   const r: Recording = {
     texts: [],
     failNext: 0,
+    lists: 0,
     async apply(tx) {
       if (tx.isEmpty) return;
       if (r.failNext > 0) {
@@ -69,7 +70,10 @@ function recording(fake: FakeNft): Recording {
       r.texts.push(tx.toText());
       await inner.apply(tx);
     },
-    list: (f, tb) => inner.list(f, tb),
+    list: (f, tb) => {
+      r.lists++;
+      return inner.list(f, tb);
+    },
     setHandle: (f, tb, s) => inner.setHandle(f, tb, s),
   };
   return r;
@@ -99,6 +103,7 @@ t.test('both families are programmed; a change is a partial sync of that service
   t.match(fake.lookup(...T4, 'service-ips', ['10.96.0.10', 'tcp', '80']), /^goto service-/, 'IPv4 ClusterIP in the service-ips map');
   t.match(fake.lookup(...T6, 'service-ips', ['fd00:96::10', 'tcp', '80']), /^goto service-/, 'IPv6 ClusterIP in the ip6 table');
   const before = nft.texts.length;
+  const listsBefore = nft.lists;
 
   await writeFile(join(dir, 'web.yaml'), web(['10.244.1.2', '10.244.1.3']));
   await until(() => nft.texts.slice(before).some((x) => x.includes('10.244.1.3')), 'the new endpoint to be applied');
@@ -106,6 +111,7 @@ t.test('both families are programmed; a change is a partial sync of that service
   t.notMatch(partial, /10\.244\.1\.9/, 'the unchanged service is not rewritten');
   t.notMatch(partial, /add table/, 'no full rewrite');
   t.ok(fake.chainNames(...T4).some((c) => c.includes('10.244.1.3')), 'the endpoint chain is in the table');
+  t.equal(nft.lists, listsBefore, 'a partial sync never lists the table: it works from what the agent wrote');
   const metrics = await agent.metrics.registry.metrics();
   t.match(metrics, /kubeproxy_sync_proxy_rules_nftables_sync_failures_total\{ip_family="IPv4"\} 0/, 'nftables-mode metrics');
   t.notMatch(metrics, /iptables_restore_failures/, 'no iptables-only metrics');
