@@ -30,7 +30,6 @@ import {
 } from '../../agent/model/endpoint-selection.js';
 import type { Endpoint, ServicePort } from '../../agent/model/types.js';
 import { cidrContains, parseCIDR } from '../../agent/util/addr.js';
-import type { ParsedCIDR } from '../../agent/util/addr.js';
 import type { NftRenderConfig } from './config.js';
 import {
   affinitySet,
@@ -121,9 +120,9 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   const hasExternalEndpoints = hasEndpoints && (!eLocal || sel.localEndpoints.length > 0);
   // Even without endpoints for external traffic, the external chain keeps the short-circuit rules.
   const usesExternalChain = hasEndpoints && isExternallyAccessible(sp);
-  // loadBalancerSourceRanges: as upstream (MapCIDRsByIPFamily), trimmed, and what is no CIDR of this family is
-  // ignored; with none left there is no firewall (an empty `{ }` would make nft refuse the whole transaction).
-  const sourceRanges = parsedSourceRanges(sp.loadBalancerSourceRanges, v6 ? 'IPv6' : 'IPv4');
+  // The model keeps only the valid source ranges of this family (service-ports.ts, as upstream's
+  // MapCIDRsByIPFamily); with none there is no firewall (an empty `{ }` would make nft refuse the transaction).
+  const sourceRanges = sp.loadBalancerSourceRanges.flatMap((r) => parseCIDR(r) ?? []);
   const usesFirewallChain = sp.loadBalancerIPs.length > 0 && sourceRanges.length > 0;
 
   // Where traffic with nowhere to go goes: reject when no endpoint anywhere, drop when only this node has none.
@@ -234,16 +233,6 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     byId.set(id, e);
   }
   out.elements = [...byId.values()];
-  return out;
-}
-
-/** The source ranges that are CIDRs of this family (trimmed, canonical), in order. */
-function parsedSourceRanges(ranges: readonly string[], family: 'IPv4' | 'IPv6'): ParsedCIDR[] {
-  const out: ParsedCIDR[] = [];
-  for (const r of ranges) {
-    const c = parseCIDR(r.trim());
-    if (c !== undefined && c.family === family) out.push(c);
-  }
   return out;
 }
 
