@@ -137,9 +137,9 @@ async function readInput(input: string, io: RulesIO): Promise<{ text: string; so
   }
 }
 
-async function loadInput(req: RulesRequest & { input: string }, io: RulesIO): Promise<LoadedRules> {
-  const { text, source } = await readInput(req.input, io);
-  if (req.mode !== 'auto') return parseAs(req.mode, text, source, `--mode ${req.mode}`);
+async function loadInput(input: string, mode: TraceModeFlag, io: RulesIO): Promise<LoadedRules> {
+  const { text, source } = await readInput(input, io);
+  if (mode !== 'auto') return parseAs(mode, text, source, `--mode ${mode}`);
   const kind = detectRulesKind(text);
   if (kind.kind === 'empty') throw new InputError(`cannot trace through ${source}: it holds no rules (empty, or only comments)`);
   if (kind.kind === 'unknown') {
@@ -192,9 +192,10 @@ function nftProbeFailure(err: unknown, table: string): string {
 async function loadLive(req: RulesRequest, io: RulesIO): Promise<LoadedRules> {
   if (req.mode === 'iptables') return loadLiveIptables(req.family, '--mode iptables', io);
   if (req.mode === 'nftables') return loadLiveNftables(req.family, '--mode nftables', io);
-  const table = `${nftFamily(req.family)} kube-proxy`;
+  const fam = nftFamily(req.family);
+  const table = `${fam} kube-proxy`;
   try {
-    await io.run('nft', ['list', 'table', nftFamily(req.family), 'kube-proxy']);
+    await io.run('nft', ['list', 'table', fam, 'kube-proxy']);
   } catch (err) {
     // Not permitted to ask nft: iptables-save is not either; say so rather than fall back.
     if (DENIED.test(message(err))) throw new InputError(`cannot read the live rules: ${runFailure(err)}`);
@@ -206,7 +207,7 @@ async function loadLive(req: RulesRequest, io: RulesIO): Promise<LoadedRules> {
 
 /** Reads and parses the rules `req` asks for (see the file header for the modes). */
 export async function loadRules(req: RulesRequest, io: RulesIO): Promise<LoadedRules> {
-  const loaded = req.input !== undefined ? await loadInput({ ...req, input: req.input }, io) : await loadLive(req, io);
+  const loaded = req.input !== undefined ? await loadInput(req.input, req.mode, io) : await loadLive(req, io);
   if (loaded.mode === 'nftables') {
     const fam = nftFamily(req.family);
     const tables = [...loaded.rules.tables.values()];

@@ -128,6 +128,8 @@ const trace = (...args: string[]) => traceIn(NS, args);
 const traceNft = (...args: string[]) => traceIn(NFT_NS, args);
 const doc = (r: { stdout: string }): TraceCommandJSON => JSON.parse(r.stdout) as TraceCommandJSON;
 const quarters = WEB_PODS.map((address) => ({ address, port: 8080, probability: 0.25 }));
+/** The explanation's line for one of the four web endpoints. */
+const quarterLine = (ip: string): RegExp => new RegExp(`^  ${ip.replace(/\./g, '\\.')}:8080  25%$`, 'm');
 
 t.test('iptables: reads the live rules and addresses of its namespace', async (t) => {
   const r = await trace('--src', '203.0.113.2', '--dst', `${NODE_IP}:30080`);
@@ -137,7 +139,7 @@ t.test('iptables: reads the live rules and addresses of its namespace', async (t
   t.match(r.stdout, /^Mode: iptables \(auto: no table ip kube-proxy\)$/m, 'auto: no nftables table of ours here');
   t.match(r.stdout, /Local addresses: .*203\.0\.113\.1/);
   t.match(r.stdout, /^Verdict: ACCEPT \(4 paths\)$/m);
-  for (const ip of WEB_PODS) t.match(r.stdout, new RegExp(`^  ${ip.replace(/\./g, '\\.')}:8080  25%$`, 'm'), `${ip} 25%`);
+  for (const ip of WEB_PODS) t.match(r.stdout, quarterLine(ip), `${ip} 25%`);
   t.match(r.stdout, /Masquerade: always/);
 });
 
@@ -198,7 +200,7 @@ t.test('nftables: the agent programmed it; auto and --mode nftables trace its ta
   t.equal(text.exitCode, 0, text.stderr);
   t.match(text.stdout, /^Mode: nftables \(auto: table ip kube-proxy exists\)$/m);
   t.match(text.stdout, /^Verdict: ACCEPT \(4 paths\)$/m);
-  for (const ip of WEB_PODS) t.match(text.stdout, new RegExp(`^  ${ip.replace(/\./g, '\\.')}:8080  25%$`, 'm'), `${ip} 25%`);
+  for (const ip of WEB_PODS) t.match(text.stdout, quarterLine(ip), `${ip} 25%`);
 });
 
 t.test('nftables: other tables, the host as sender, no endpoints, IPv6', async (t) => {

@@ -11,8 +11,8 @@
  *
  * A case carries a per-mode expectation (`modes`) only where upstream
  * kube-proxy's iptables and nftables modes really behave differently; each
- * says why, and the nftables test fails when such an override is not needed
- * any more (see `unneededOverride` in packet-flow-check.ts).
+ * says why, and the mode's test fails when such an override is not needed
+ * any more (checkCase in packet-flow-check.ts).
  */
 import type { IPFamily, EndpointSlice, Service, ServicePort } from '../../src/agent/model/types.js';
 import type { TracePacket } from '../../src/trace/iptables/trace.js';
@@ -106,6 +106,9 @@ export const fromNode = (dst: string, dport: number, proto: Proto = 'tcp', src =
 export const from = (src: string, dst: string, dport: number, proto: Proto = 'tcp'): TracePacket => ({ origin: 'forward', src, dst, dport, proto });
 const lo = (dport: number): TracePacket => ({ origin: 'local', src: '127.0.0.1', dst: '127.0.0.1', dport, proto: 'tcp' });
 
+/** A case iptables mode leaves untouched (accepted, no DNAT) and nftables mode rejects or drops, for `why`. */
+const nftStops = (what: string, packet: TracePacket, verdict: 'REJECT' | 'DROP', why: string): FlowCase => ({ what, packet, verdict: 'ACCEPT', modes: { nftables: { verdict, why } } });
+
 const WEB = { [`${POD_A}:8080`]: 0.5, [`${POD_B}:8080`]: 0.5 };
 const onlyA = { [`${POD_A}:8080`]: 1 };
 const aAndRemote = { [`${POD_A}:8080`]: 0.5, [`${REMOTE_1}:8080`]: 0.5 };
@@ -161,18 +164,8 @@ const basicCases: FlowCase[] = [
   { what: 'ClusterIP from a pod', packet: from(OTHER_POD, '10.96.0.10', 80), endpoints: WEB, verdict: 'ACCEPT', masquerade: 'never' },
   { what: 'ClusterIP from outside the cluster (routed to the node)', packet: from(CLIENT, '10.96.0.10', 80), endpoints: WEB, verdict: 'ACCEPT', masquerade: 'always' },
   { what: 'a pod reaching itself through its service (hairpin)', packet: from(POD_B, '10.96.0.10', 80), endpoints: WEB, verdict: 'ACCEPT', masquerade: 'some', hairpin: POD_B },
-  {
-    what: 'ClusterIP, a port no service port uses',
-    packet: from(OTHER_POD, '10.96.0.10', 81),
-    verdict: 'ACCEPT',
-    modes: { nftables: { verdict: 'REJECT', why: WHY_PORT_CHECK } },
-  },
-  {
-    what: 'ClusterIP from the node, a port no service port uses',
-    packet: fromNode('10.96.0.10', 81),
-    verdict: 'ACCEPT',
-    modes: { nftables: { verdict: 'REJECT', why: WHY_PORT_CHECK } },
-  },
+  nftStops('ClusterIP, a port no service port uses', from(OTHER_POD, '10.96.0.10', 81), 'REJECT', WHY_PORT_CHECK),
+  nftStops('ClusterIP from the node, a port no service port uses', fromNode('10.96.0.10', 81), 'REJECT', WHY_PORT_CHECK),
   { what: 'NodePort from outside', packet: from(CLIENT, NODE_IP, 30080), endpoints: WEB, verdict: 'ACCEPT', masquerade: 'always' },
   { what: 'NodePort from a pod', packet: from(OTHER_POD, NODE_IP, 30080), endpoints: WEB, verdict: 'ACCEPT', masquerade: 'always' },
   { what: 'NodePort from the node itself', packet: fromNode(NODE_IP, 30080), endpoints: WEB, verdict: 'ACCEPT', masquerade: 'always' },
@@ -184,12 +177,7 @@ const basicCases: FlowCase[] = [
   { what: 'external IP from the node', packet: fromNode('192.0.2.50', 80), endpoints: WEB, verdict: 'ACCEPT', masquerade: 'always' },
   { what: 'UDP ClusterIP from a pod', packet: from(OTHER_POD, '10.96.0.53', 53, 'udp'), endpoints: DNS, verdict: 'ACCEPT', masquerade: 'never' },
   { what: 'UDP NodePort from outside', packet: from(CLIENT, NODE_IP, 30053, 'udp'), endpoints: DNS, verdict: 'ACCEPT', masquerade: 'always' },
-  {
-    what: 'TCP to a UDP-only service port',
-    packet: from(OTHER_POD, '10.96.0.53', 53, 'tcp'),
-    verdict: 'ACCEPT',
-    modes: { nftables: { verdict: 'REJECT', why: WHY_PORT_CHECK } },
-  },
+  nftStops('TCP to a UDP-only service port', from(OTHER_POD, '10.96.0.53', 53, 'tcp'), 'REJECT', WHY_PORT_CHECK),
   { what: 'TCP to a UDP-only NodePort is not touched', packet: from(CLIENT, NODE_IP, 30053, 'tcp'), verdict: 'ACCEPT' },
   { what: 'one port number, two protocols: UDP', packet: from(OTHER_POD, '10.96.0.60', 53, 'udp'), endpoints: { [`${POD_A}:5353`]: 1 }, verdict: 'ACCEPT', masquerade: 'never' },
   { what: 'one port number, two protocols: TCP', packet: from(OTHER_POD, '10.96.0.60', 53, 'tcp'), endpoints: { [`${POD_A}:5354`]: 1 }, verdict: 'ACCEPT', masquerade: 'never' },
@@ -208,32 +196,12 @@ const basicCases: FlowCase[] = [
   { what: 'no endpoints: LoadBalancer IP from a pod is rejected', packet: from(OTHER_POD, '198.51.100.21', 80), verdict: 'REJECT' },
   { what: 'no endpoints: LoadBalancer IP from outside is rejected', packet: from(CLIENT, '198.51.100.21', 80), verdict: 'REJECT' },
   { what: 'no endpoints: external IP from outside is rejected', packet: from(CLIENT, '192.0.2.21', 80), verdict: 'REJECT' },
-  {
-    what: 'no endpoints: external IP from the node',
-    packet: fromNode('192.0.2.21', 80),
-    verdict: 'ACCEPT',
-    modes: { nftables: { verdict: 'REJECT', why: WHY_NODE_EXTERNAL_REJECT } },
-  },
-  {
-    what: 'no endpoints: LoadBalancer IP from the node',
-    packet: fromNode('198.51.100.21', 80),
-    verdict: 'ACCEPT',
-    modes: { nftables: { verdict: 'REJECT', why: WHY_NODE_EXTERNAL_REJECT } },
-  },
+  nftStops('no endpoints: external IP from the node', fromNode('192.0.2.21', 80), 'REJECT', WHY_NODE_EXTERNAL_REJECT),
+  nftStops('no endpoints: LoadBalancer IP from the node', fromNode('198.51.100.21', 80), 'REJECT', WHY_NODE_EXTERNAL_REJECT),
   { what: 'only terminating endpoints: the serving one is used', packet: from(OTHER_POD, '10.96.0.40', 80), endpoints: { '10.244.1.5:8080': 1 }, verdict: 'ACCEPT', masquerade: 'never' },
   { what: 'a port that is no NodePort', packet: from(CLIENT, NODE_IP, 30081), verdict: 'ACCEPT' },
-  {
-    what: 'an unallocated address in the ServiceCIDR, from a pod',
-    packet: from(OTHER_POD, '10.96.0.99', 80),
-    verdict: 'ACCEPT',
-    modes: { nftables: { verdict: 'DROP', why: WHY_UNALLOCATED } },
-  },
-  {
-    what: 'an unallocated address in the ServiceCIDR, from the node',
-    packet: fromNode('10.96.0.99', 80),
-    verdict: 'ACCEPT',
-    modes: { nftables: { verdict: 'DROP', why: WHY_UNALLOCATED } },
-  },
+  nftStops('an unallocated address in the ServiceCIDR, from a pod', from(OTHER_POD, '10.96.0.99', 80), 'DROP', WHY_UNALLOCATED),
+  nftStops('an unallocated address in the ServiceCIDR, from the node', fromNode('10.96.0.99', 80), 'DROP', WHY_UNALLOCATED),
   { what: 'an address outside the ServiceCIDRs is not touched', packet: from(OTHER_POD, '10.97.0.1', 80), verdict: 'ACCEPT' },
   { what: 'traffic between pods is not touched', packet: from(OTHER_POD, POD_A, 8080), endpoints: {}, verdict: 'ACCEPT', masquerade: 'never' },
 ];
@@ -433,18 +401,8 @@ const v6: Scenario = {
     { what: 'eTP Local NodePort from outside', packet: from(V6_CLIENT, V6_NODE, 30090), endpoints: v6Local, verdict: 'ACCEPT', masquerade: 'never' },
     { what: 'no endpoints: ClusterIP rejected', packet: from(V6_POD, 'fd00:10:96::30', 80), verdict: 'REJECT' },
     { what: 'no endpoints: NodePort rejected', packet: from(V6_CLIENT, V6_NODE, 30095), verdict: 'REJECT' },
-    {
-      what: 'ClusterIP, a port no service port uses',
-      packet: from(V6_POD, 'fd00:10:96::10', 81),
-      verdict: 'ACCEPT',
-      modes: { nftables: { verdict: 'REJECT', why: WHY_PORT_CHECK } },
-    },
-    {
-      what: 'an unallocated address in the ServiceCIDR',
-      packet: from(V6_POD, 'fd00:10:96::99', 80),
-      verdict: 'ACCEPT',
-      modes: { nftables: { verdict: 'DROP', why: WHY_UNALLOCATED } },
-    },
+    nftStops('ClusterIP, a port no service port uses', from(V6_POD, 'fd00:10:96::10', 81), 'REJECT', WHY_PORT_CHECK),
+    nftStops('an unallocated address in the ServiceCIDR', from(V6_POD, 'fd00:10:96::99', 80), 'DROP', WHY_UNALLOCATED),
     { what: '[::1]:NodePort is never a NodePort', packet: { origin: 'local', src: '::1', dst: '::1', dport: 30080, proto: 'tcp' }, verdict: 'ACCEPT' },
   ],
 };

@@ -26,12 +26,17 @@ export function scenario(name: string): Scenario {
   return s;
 }
 
-/** The scenario's snapshot (and the change set of building it), through the real store. */
-export function scenarioSnapshot(s: Scenario): { snapshot: Snapshot; changes: ChangeSet } {
+/** The real store of the scenario's node and family, holding its services (and its EndpointSlices unless `slices` is false). */
+export function scenarioStore(s: Scenario, slices = true): ClusterStore {
   const store = new ClusterStore(s.nodeName ?? 'node-1', s.family ?? 'IPv4');
   for (const svc of s.services) store.upsertService(svc);
-  for (const sl of s.slices) store.upsertSlice(sl);
-  return store.snapshot();
+  if (slices) for (const sl of s.slices) store.upsertSlice(sl);
+  return store;
+}
+
+/** The scenario's snapshot (and the change set of building it), through the real store. */
+export function scenarioSnapshot(s: Scenario): { snapshot: Snapshot; changes: ChangeSet } {
+  return scenarioStore(s).snapshot();
 }
 
 /** The scenario's configuration without the keys that are not render configuration, and without undefined values. */

@@ -12,7 +12,6 @@
  * iptables mode.
  */
 import t from 'tap';
-import { ClusterStore } from '../../src/agent/model/store.js';
 import { DEFAULT_RENDER_CONFIG } from '../../src/backends/iptables/render.js';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { nftConfigFrom, nftFamily } from '../../src/backends/nftables/config.js';
@@ -26,7 +25,7 @@ import { parseNftRuleset, traceNftPacket } from '../../src/trace/nftables/index.
 import { CLIENT, from, NODE_IP, OTHER_POD, OUTSIDER, POD_A, POD_B, SCENARIOS } from '../helpers/packet-flow-cases.js';
 import { service, slice } from '../helpers/model.js';
 import type { Scenario } from '../helpers/packet-flow-cases.js';
-import { checkResult, checkTableCanFail, renderSettings, runScenarios, scenario, scenarioSnapshot } from '../helpers/packet-flow-check.js';
+import { checkResult, checkTableCanFail, renderSettings, runScenarios, scenario, scenarioSnapshot, scenarioStore } from '../helpers/packet-flow-check.js';
 import type { Forms, Tracer } from '../helpers/packet-flow-check.js';
 
 /** An admin's own table whose base chains drop what they do not accept (an accept in kube-proxy's table does not end them). */
@@ -76,8 +75,7 @@ async function sync(s: Scenario): Promise<Synced> {
  */
 async function syncPartially(s: Scenario): Promise<Synced> {
   const r = recording(nftConfig(s));
-  const store = new ClusterStore(s.nodeName ?? 'node-1', s.family ?? 'IPv4');
-  for (const svc of s.services) store.upsertService(svc);
+  const store = scenarioStore(s, false);
   const first = store.snapshot();
   await r.backend.sync(first.snapshot, first.changes, { full: true });
   store.commit(first.changes);
@@ -85,7 +83,8 @@ async function syncPartially(s: Scenario): Promise<Synced> {
   const second = store.snapshot();
   const before = r.sent.length;
   await r.backend.sync(second.snapshot, second.changes, { full: false });
-  if (r.sent.length !== before + 1 || !/^add rule /m.test(r.sent.at(-1) ?? '') || /^add table /m.test(r.sent.at(-1) ?? '')) {
+  const last = r.sent.at(-1) ?? '';
+  if (r.sent.length !== before + 1 || !/^add rule /m.test(last) || /^add table /m.test(last)) {
     throw new Error(`${s.name}: the second sync was not one partial transaction`);
   }
   return r;
@@ -153,7 +152,7 @@ t.test('session affinity: every path records the client in its endpoint\'s set',
 });
 
 t.test('source ranges that are no CIDRs are ignored, as upstream; with none left, no firewall at all', async (t) => {
-  // (The iptables renderer writes such ranges as they are: `-s nonsense` makes iptables-restore refuse the whole input.)
+  // (The model drops them before any renderer sees them: test/unit/service-ports.test.ts.)
   const lb = (name: string, clusterIP: string, ip: string, ranges: string[]) =>
     service({ name, type: 'LoadBalancer', clusterIPs: [clusterIP], loadBalancerIPs: [ip], loadBalancerSourceRanges: ranges, ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 0, targetPort: 8080 }] });
   const s: Scenario = {

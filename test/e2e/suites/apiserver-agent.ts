@@ -103,7 +103,7 @@ export async function run(mode: ProxyMode): Promise<void> {
   /** GET over HTTP from inside the node namespace. */
   async function getInNode(url: string): Promise<{ status: number; body: string }> {
     const script = `fetch(${JSON.stringify(url)}).then(async r => console.log(JSON.stringify({ status: r.status, body: await r.text() })))`;
-    const r = await topo.exec(topo.nodeNs, ['env', '-u', 'NODE_OPTIONS', process.execPath, '-e', script], { check: true });
+    const r = await topo.exec(topo.nodeNs, nodeCmd('-e', script), { check: true });
     return JSON.parse(r.stdout) as { status: number; body: string };
   }
 
