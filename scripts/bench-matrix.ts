@@ -152,8 +152,9 @@ function chart(cells: BenchResult[]): string {
   const notes: string[] = [];
   const kinds = KINDS.filter((k) => cells.some((c) => kindOf(c) === k));
   const point = (c: BenchResult, f: (r: BenchResult) => number): { x: number; y: number } => ({ x: c.params.services, y: f(c) });
+  const ranOf = (k: Kind): BenchResult[] => cells.filter((c) => kindOf(c) === k && c.phases && !c.skipped);
   for (const k of kinds) {
-    const ran = cells.filter((c) => kindOf(c) === k && c.phases && !c.skipped);
+    const ran = ranOf(k);
     series.push({ label: `${k}: full sync`, color: COLORS[k], points: ran.map((c) => point(c, (r) => r.phases!.full.totalMs.median)) });
     series.push({ label: `${k}: endpoint change`, color: COLORS[k], dashed: true, points: ran.map((c) => point(c, (r) => r.phases!.endpointChange.totalMs.median)) });
     for (const c of cells.filter((x) => kindOf(x) === k && x.aborted)) {
@@ -164,7 +165,7 @@ function chart(cells: BenchResult[]): string {
     }
   }
   for (const k of kinds.filter((x) => x !== 'iptables-nft')) {
-    const ran = cells.filter((c) => kindOf(c) === k && c.phases && !c.skipped);
+    const ran = ranOf(k);
     if (ran.length > 0) series.push({ label: `${k}: agent (full sync)`, color: COLORS[k], dotted: true, points: ran.map((c) => point(c, (r) => r.phases!.full.agentMs.median)) });
   }
   const eps = cells[0]?.params.endpointsPerService ?? 10;

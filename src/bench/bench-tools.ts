@@ -159,28 +159,18 @@ export function namespaceTool(ns: string, opts: NamespaceToolOptions): MeteredTo
   const cmds = { iptables: `iptables-${opts.variant}`, save: `iptables-${opts.variant}-save`, restore: `iptables-${opts.variant}-restore` };
   const lockDir = mkdtempSync(join(tmpdir(), 'kpt-bench-lock-'));
   const env = { XTABLES_LOCKFILE: join(lockDir, 'xtables.lock') };
-  let spent = 0;
-  let calls = 0;
+  const meter = new ToolMeter(opts);
 
   async function run(file: string, args: string[], input?: string | Iterable<string>): Promise<{ stdout: string; exitCode: number; stderr: string }> {
-    const remaining = opts.deadline - performance.now();
-    if (remaining <= 0) throw new DeadlineError(`${opts.deadlineReason}: not running ${file}`);
-    calls++;
-    const start = performance.now();
-    /** Time spent producing the pieces of a lazily rendered input while the tool ran: the agent's, not the tool's. */
-    let producing = 0;
-    try {
-      const options = { env, timeout: Math.ceil(remaining), forceKillAfterDelay: 2000, maxBuffer: 1024 * 1024 * 1024, stripFinalNewline: false } as const;
+    const r = await meter.time(file, file, async (timeout, producing) => {
+      const options = { env, timeout, forceKillAfterDelay: 2000, maxBuffer: 1024 * 1024 * 1024, stripFinalNewline: false } as const;
       const argv = ['netns', 'exec', ns, file, ...args];
-      const r =
-        input !== undefined && typeof input !== 'string'
-          ? (await runWithChunks('ip', argv, timedPieces(input, (ms) => (producing += ms)), options)).result
-          : await execa('ip', argv, { ...options, reject: false, ...(input !== undefined ? { input } : { stdin: 'ignore' as const }) });
-      if (r.timedOut) throw new DeadlineError(`${opts.deadlineReason}: ${file} killed after ${((performance.now() - start) / 1000).toFixed(1)} s`);
-      return { stdout: String(r.stdout), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? -1 };
-    } finally {
-      spent += Math.max(0, performance.now() - start - producing);
-    }
+      // The time spent producing the pieces of a lazily rendered input is the agent's, not the tool's.
+      return input !== undefined && typeof input !== 'string'
+        ? (await runWithChunks('ip', argv, timedPieces(input, producing), options)).result
+        : await execa('ip', argv, { ...options, reject: false, ...(input !== undefined ? { input } : { stdin: 'ignore' as const }) });
+    });
+    return { stdout: String(r.stdout), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? -1 };
   }
 
   function failure(file: string, r: { stderr: string; exitCode: number }): Error {
@@ -189,13 +179,9 @@ export function namespaceTool(ns: string, opts: NamespaceToolOptions): MeteredTo
 
   return {
     get calls() {
-      return calls;
+      return meter.calls;
     },
-    takeMs() {
-      const ms = spent;
-      spent = 0;
-      return ms;
-    },
+    takeMs: () => meter.takeMs(),
     async save() {
       const r = await run(cmds.save, []);
       if (r.exitCode !== 0) throw failure(cmds.save, r);
@@ -221,6 +207,44 @@ export function namespaceTool(ns: string, opts: NamespaceToolOptions): MeteredTo
   };
 }
 
+/**
+ * The time spent in a kernel tool's calls and how many there were, each
+ * call under the bench's deadline: refused past it, killed at it.
+ */
+class ToolMeter {
+  calls = 0;
+  private spent = 0;
+
+  constructor(private readonly opts: { deadline: number; deadlineReason: string }) {}
+
+  /** Milliseconds spent in the tool since the last call. */
+  takeMs(): number {
+    const ms = this.spent;
+    this.spent = 0;
+    return ms;
+  }
+
+  /**
+   * Runs one call of `file` (`what`: the call, for the message): `f` gets
+   * the milliseconds left and a way to report time inside the call that was
+   * not the tool's; a call that timed out is a DeadlineError.
+   */
+  async time<T extends { timedOut: boolean }>(file: string, what: string, f: (timeoutMs: number, notTool: (ms: number) => void) => Promise<T>): Promise<T> {
+    const remaining = this.opts.deadline - performance.now();
+    if (remaining <= 0) throw new DeadlineError(`${this.opts.deadlineReason}: not running ${file}`);
+    this.calls++;
+    const start = performance.now();
+    let notTool = 0;
+    try {
+      const r = await f(Math.ceil(remaining), (ms) => (notTool += ms));
+      if (r.timedOut) throw new DeadlineError(`${this.opts.deadlineReason}: ${what} killed after ${((performance.now() - start) / 1000).toFixed(1)} s`);
+      return r;
+    } finally {
+      this.spent += Math.max(0, performance.now() - start - notTool);
+    }
+  }
+}
+
 /** The pieces, with the time spent producing each one (taking it from the iterable) reported. */
 export function* timedPieces(pieces: Iterable<string>, spent: (ms: number) => void): Generator<string, void, undefined> {
   const it = pieces[Symbol.iterator]();
@@ -239,34 +263,14 @@ export function* timedPieces(pieces: Iterable<string>, spent: (ms: number) => vo
 
 /** The real `nft` inside a namespace, as the backend's own runner (execNft) behaves, with a deadline. */
 export function namespaceNft(ns: string, opts: { deadline: number; deadlineReason: string }): MeteredNft {
-  let spent = 0;
-  let calls = 0;
-  const options = (): { timeout: number; forceKillAfterDelay: number; maxBuffer: number } => {
-    const remaining = opts.deadline - performance.now();
-    if (remaining <= 0) throw new DeadlineError(`${opts.deadlineReason}: not running nft`);
-    return { timeout: Math.ceil(remaining), forceKillAfterDelay: 2000, maxBuffer: 1024 * 1024 * 1024 };
-  };
-  const timed = async <T>(what: string, f: (o: ReturnType<typeof options>) => Promise<T & { timedOut: boolean }>): Promise<T> => {
-    const o = options();
-    calls++;
-    const start = performance.now();
-    try {
-      const r = await f(o);
-      if (r.timedOut) throw new DeadlineError(`${opts.deadlineReason}: ${what} killed after ${((performance.now() - start) / 1000).toFixed(1)} s`);
-      return r;
-    } finally {
-      spent += performance.now() - start;
-    }
-  };
+  const meter = new ToolMeter(opts);
+  const timed = <T extends { timedOut: boolean }>(what: string, f: (o: { timeout: number; forceKillAfterDelay: number; maxBuffer: number }) => Promise<T>): Promise<T> =>
+    meter.time('nft', what, (timeout) => f({ timeout, forceKillAfterDelay: 2000, maxBuffer: 1024 * 1024 * 1024 }));
   return {
     get calls() {
-      return calls;
+      return meter.calls;
     },
-    takeMs() {
-      const ms = spent;
-      spent = 0;
-      return ms;
-    },
+    takeMs: () => meter.takeMs(),
     async run(text) {
       // Written as a piece, not execa's `input`: for a large input that costs a copy and, at 40 MB, 0.4 s.
       const r = await timed('nft -f', async (o) => (await runWithChunks('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [text], o)).result);

@@ -1,5 +1,6 @@
 /** `kube-proxy-ts bench --no-apply` end to end (no root), its JSON, its table, its arguments, and a run stopped at its deadline. */
 import t from 'tap';
+import type { Test } from 'tap';
 import { parseBenchArgs, progressWriter, runBenchCommand } from '../../src/bench/bench-command.js';
 import type { BenchCommandIO } from '../../src/bench/bench-command.js';
 import { DeadlineError, recordingNft, recordingTool } from '../../src/bench/bench-tools.js';
@@ -17,11 +18,16 @@ function io(tty = false): BenchCommandIO & { out: string; err: string } {
   return o;
 }
 
-t.test('--no-apply --json: the whole pipeline, the JSON shape', async (t) => {
+/** Runs the bench command with `args` and --json, asserts it exits 0: its result, and what it wrote. */
+async function benchJson(t: Test, args: string[]): Promise<{ r: BenchResult; x: ReturnType<typeof io> }> {
   const x = io();
-  const code = await runBenchCommand(['--services', '40', '--endpoints-per-service', '3', '--changes', '4', '--repeat', '2', '--seed', '5', '--no-apply', '--json'], x);
+  const code = await runBenchCommand([...args, '--json'], x);
   t.equal(code, 0, x.err);
-  const r = JSON.parse(x.out) as BenchResult;
+  return { r: JSON.parse(x.out) as BenchResult, x };
+}
+
+t.test('--no-apply --json: the whole pipeline, the JSON shape', async (t) => {
+  const { r, x } = await benchJson(t, ['--services', '40', '--endpoints-per-service', '3', '--changes', '4', '--repeat', '2', '--seed', '5', '--no-apply']);
   t.equal(r.bench, 'kube-proxy-ts');
   t.equal(r.schema, 2);
   t.equal(r.mode, 'iptables');
@@ -142,10 +148,7 @@ t.test('a deadline stops the scenario and keeps what completed', async (t) => {
 });
 
 t.test('--mode nftables --no-apply: the nftables backend through the same scenario', async (t) => {
-  const x = io();
-  const code = await runBenchCommand(['--mode', 'nftables', '--services', '30', '--endpoints-per-service', '3', '--changes', '3', '--repeat', '1', '--no-apply', '--json'], x);
-  t.equal(code, 0, x.err);
-  const r = JSON.parse(x.out) as BenchResult;
+  const { r } = await benchJson(t, ['--mode', 'nftables', '--services', '30', '--endpoints-per-service', '3', '--changes', '3', '--repeat', '1', '--no-apply']);
   t.equal(r.mode, 'nftables');
   t.equal(r.schema, 2);
   t.same(r.iptables, null, 'no iptables variant in nftables mode');

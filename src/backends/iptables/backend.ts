@@ -16,8 +16,8 @@ import { renderCleanup } from './cleanup.js';
 import { isServiceChain } from './names.js';
 import { applyPlan, planPartial } from './partial.js';
 import type { WrittenState } from './partial.js';
-import { CANARY_CHAIN, CANARY_TABLES, FullRestoreInput } from './render.js';
-import type { RenderConfig, RestoreInput } from './render.js';
+import { CANARY_CHAIN, CANARY_TABLES, FullRestoreInput, renderFull } from './render.js';
+import type { FullRenderOptions, RenderConfig, RestoreInput } from './render.js';
 import { missingJumps, parseSaved } from './saved-state.js';
 import { restoreChunks } from './tool.js';
 import type { IptablesTool } from './tool.js';
@@ -68,17 +68,15 @@ export class IptablesBackend implements Backend {
 
   /** Renders the input a full sync would apply, reading (never writing) the current state. */
   async plan(snapshot: Snapshot): Promise<RestoreInput> {
-    const full = await this.planFull(snapshot, effectiveConfig(this.cfg, snapshot));
-    const text = [...full].join('');
-    return { text, ruleCount: full.ruleCount, rulesByTable: full.rulesByTable };
+    return renderFull(snapshot, effectiveConfig(this.cfg, snapshot), await this.fullOptions());
   }
 
-  /** Reads the current state (missing jumps, stale chains); the input itself is rendered as it is written. */
-  private async planFull(snapshot: Snapshot, cfg: RenderConfig): Promise<FullRestoreInput> {
+  /** Reads the current state: missing jumps, stale chains (the input itself is rendered as it is written). */
+  private async fullOptions(): Promise<FullRenderOptions> {
     const state = parseSaved(await this.tool.save());
     const stale: string[] = [];
     for (const [table, chains] of state.chains) for (const c of chains) if (isServiceChain(c)) stale.push(`${table}/${c}`);
-    return new FullRestoreInput(snapshot.servicePorts, cfg, { missingJumps: missingJumps(state), staleServiceChains: stale });
+    return { missingJumps: missingJumps(state), staleServiceChains: stale };
   }
 
   async sync(snapshot: Snapshot, changes: ChangeSet, opts: { full: boolean }): Promise<SyncResult> {
@@ -98,7 +96,7 @@ export class IptablesBackend implements Backend {
   private async syncFull(snapshot: Snapshot, cfg: RenderConfig): Promise<SyncResult> {
     // Until this succeeds, what the kernel holds is unknown: the next sync must be full too.
     this.written = undefined;
-    const full = await this.planFull(snapshot, cfg);
+    const full = new FullRestoreInput(snapshot.servicePorts, cfg, await this.fullOptions());
     const start = performance.now();
     await restoreChunks(this.tool, full);
     // The input is rendered while iptables-restore reads it: that time is the agent's.

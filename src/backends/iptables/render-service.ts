@@ -30,11 +30,11 @@ import { cidrContains, parseCIDR, parseIP } from '../../agent/util/addr.js';
 import type { SharedChainId } from './layout.js';
 import { extChain, fwChain, sepChain, svcChain, svlChain } from './names.js';
 import type { RenderConfig } from './render.js';
-import type { Table } from './restore-input.js';
 import { comment, probability, rule } from './rule-text.js';
 
 export interface ServiceChain {
-  table: Table;
+  /** Every per-service chain is in nat (a full input streams them there: FullRestoreInput). */
+  table: 'nat';
   name: string;
   rules: string[];
 }

@@ -8,6 +8,7 @@ import { SHARED_BY_ID, SHARED_CHAINS } from './layout.js';
 import type { SharedChain, SharedChainId } from './layout.js';
 import type { JumpRule } from './names.js';
 import { renderServicePort } from './render-service.js';
+import type { ServiceChain } from './render-service.js';
 import { LineChunks } from './restore-input.js';
 import type { BuiltInput, RestoreInputBuilder, Table } from './restore-input.js';
 import { comment } from './rule-text.js';
@@ -118,7 +119,7 @@ export const CANARY_TABLES = ['mangle', 'nat', 'filter'] as const;
  * port's contribution.
  */
 const TABLE_ORDER: readonly Table[] = ['nat', 'filter', 'mangle'];
-const STREAMED_TABLE: Table = 'nat';
+const STREAMED_TABLE: ServiceChain['table'] = 'nat';
 
 /**
  * The input of a full sync, rendered lazily: iterating it renders the
@@ -132,10 +133,9 @@ const STREAMED_TABLE: Table = 'nat';
  * jump rules. In nat, then each service port's block: its chains declared,
  * then their rules (every jump target of a rule is declared before it: the
  * port's own chains, or a shared chain). Then the shared chains' rules
- * (head, every port's contribution in key order, tail), the per-service
- * chains of other tables (none today), the stale chains flushed, then
- * deleted (all flushed before any is deleted: one may refer to another),
- * and COMMIT.
+ * (head, every port's contribution in key order, tail), the stale chains
+ * flushed, then deleted (all flushed before any is deleted: one may refer
+ * to another), and COMMIT.
  */
 export class FullRestoreInput implements Iterable<string> {
   /** Bytes, rules, and rules per table, of the pieces produced so far. */
@@ -171,9 +171,6 @@ export class FullRestoreInput implements Iterable<string> {
     };
     const { cfg, opts } = this;
     const stale = new Set(opts.staleServiceChains);
-    /** Per-service chains of the tables written after nat (none today): declarations and rules. */
-    const later = new Map<Table, { decls: LineChunks; rules: LineChunks; count: number }>();
-    let streamedRules = 0;
     for (const table of TABLE_ORDER) {
       const shared = SHARED_CHAINS.filter((sc) => sc.table === table);
       out.line(`*${table}`);
@@ -196,31 +193,15 @@ export class FullRestoreInput implements Iterable<string> {
           const r = renderServicePort(sp, cfg);
           for (const c of r.chains) {
             if (stale.size > 0) stale.delete(`${c.table}/${c.name}`);
-            if (c.table === table) {
-              out.line(`:${c.name} - [0:0]`);
-              continue;
-            }
-            let l = later.get(c.table);
-            if (!l) later.set(c.table, (l = { decls: new LineChunks(), rules: new LineChunks(), count: 0 }));
-            l.decls.line(`:${c.name} - [0:0]`);
-            l.rules.lines(c.rules);
-            l.count += c.rules.length;
+            out.line(`:${c.name} - [0:0]`);
           }
           for (const c of r.chains) {
-            if (c.table !== table) continue;
             out.lines(c.rules);
-            streamedRules += c.rules.length;
+            rules += c.rules.length;
           }
           this.ports.set(key, { sp, shared: r.shared });
           if (out.chunks.length > 0) yield* pieces(this);
         }
-        rules += streamedRules;
-      }
-      const l = later.get(table);
-      if (l) {
-        out.append(l.decls);
-        out.append(l.rules);
-        rules += l.count;
       }
       for (const sc of shared) {
         sharedChainRules(sc, this.ports.values(), cfg, (rs) => {

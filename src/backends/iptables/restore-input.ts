@@ -108,13 +108,6 @@ export class LineChunks {
     for (const t of texts) this.line(t);
   }
 
-  /** Appends another collection's lines after this one's. */
-  append(other: LineChunks): void {
-    this.flush();
-    other.flush();
-    for (const c of other.chunks) this.chunks.push(c);
-  }
-
   /** Closes the current piece. */
   flush(): void {
     if (this.pending.length === 0) return;

@@ -161,24 +161,12 @@ export function execIptables(cmds: IptablesCommands = DEFAULT_COMMANDS): Iptable
       try {
         await execa(cmds.restore, ['--noflush', '-w', LOCK_WAIT_SECONDS], { input, maxBuffer: 64 * 1024 * 1024 });
       } catch (err) {
-        const stderr = err instanceof ExecaError ? String(err.stderr ?? '') : '';
-        const m = /line:?\s*(\d+)/i.exec(stderr);
-        const line = m ? Number(m[1]) : undefined;
-        const lineText = line !== undefined ? input.split('\n')[line - 1] : undefined;
-        const where = line !== undefined ? ` at input line ${line}: ${lineText ?? '?'}` : '';
-        throw new RestoreError(`${cmds.restore} failed: ${toolMessage(err)}${where}`, stderr, line, lineText);
+        throw restoreError(cmds.restore, err, (n) => input.split('\n')[n - 1]);
       }
     },
     async restoreChunks(chunks) {
       const { result: r, lineAt } = await runWithChunks(cmds.restore, ['--noflush', '-w', LOCK_WAIT_SECONDS], chunks, { maxBuffer: 64 * 1024 * 1024 });
-      if (r.failed) {
-        const stderr = String(r.stderr ?? '');
-        const m = /line:?\s*(\d+)/i.exec(stderr);
-        const line = m ? Number(m[1]) : undefined;
-        const lineText = line !== undefined ? lineAt(line) : undefined;
-        const where = line !== undefined ? ` at input line ${line}: ${lineText ?? '?'}` : '';
-        throw new RestoreError(`${cmds.restore} failed: ${toolMessage(r)}${where}`, stderr, line, lineText);
-      }
+      if (r.failed) throw restoreError(cmds.restore, r, lineAt);
     },
     async chainExists(table, chain) {
       const r = await execa(cmds.iptables, ['-w', LOCK_WAIT_SECONDS, '-t', table, '-S', chain], { reject: false });
@@ -189,6 +177,16 @@ export function execIptables(cmds: IptablesCommands = DEFAULT_COMMANDS): Iptable
       throw new Error(`${cmds.iptables} -t ${table} -S ${chain} failed: ${String(r.stderr).trim() || r.shortMessage}`);
     },
   };
+}
+
+/** The RestoreError of a failed iptables-restore (`err`: what execa threw or returned), quoting the input line it names. */
+function restoreError(command: string, err: unknown, lineAt: (n: number) => string | undefined): RestoreError {
+  const stderr = err instanceof ExecaError ? String(err.stderr ?? '') : '';
+  const m = /line:?\s*(\d+)/i.exec(stderr);
+  const line = m ? Number(m[1]) : undefined;
+  const lineText = line !== undefined ? lineAt(line) : undefined;
+  const where = line !== undefined ? ` at input line ${line}: ${lineText ?? '?'}` : '';
+  return new RestoreError(`${command} failed: ${toolMessage(err)}${where}`, stderr, line, lineText);
 }
 
 function toolMessage(err: unknown): string {
