@@ -22,9 +22,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, ExecaError } from 'execa';
-import { runWithChunks } from '../backends/iptables/tool.js';
+import { runWithChunks } from '../backends/run-chunks.js';
 import type { IptablesTool } from '../backends/iptables/tool.js';
-import { NftError, parseNftError } from '../backends/nftables/nft/run.js';
+import { NftError, nftApplyError } from '../backends/nftables/nft/run.js';
 import type { NftJSON, NftRunner } from '../backends/nftables/nft/run.js';
 import type { IptablesVariant } from './kernel-floor.js';
 
@@ -274,12 +274,7 @@ export function namespaceNft(ns: string, opts: { deadline: number; deadlineReaso
     async run(text) {
       // Written as a piece, not execa's `input`: for a large input that costs a copy and, at 40 MB, 0.4 s.
       const r = await timed('nft -f', async (o) => (await runWithChunks('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], [text], o)).result);
-      if (!r.failed) return;
-      const stderr = String(r.stderr ?? '');
-      if (stderr === '') throw new NftError(`nft -f in namespace ${ns} failed: ${r.shortMessage}`, stderr);
-      const p = parseNftError(stderr, text);
-      const where = p.line !== undefined ? ` at input line ${p.line}: ${p.lineText ?? '?'}` : '';
-      throw new NftError(`nft -f in namespace ${ns} failed: ${p.message}${where}`, stderr, p.line, p.lineText, /No such file or directory/.test(p.message));
+      if (r.failed) throw nftApplyError(`nft -f in namespace ${ns} failed`, String(r.stderr ?? ''), r.shortMessage ?? 'failed', text);
     },
     async json(args) {
       const r = await timed(`nft -j ${args.join(' ')}`, (o) => execa('ip', ['netns', 'exec', ns, 'nft', '-j', ...args], { ...o, reject: false, stdin: 'ignore' }));

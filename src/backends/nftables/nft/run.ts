@@ -5,6 +5,7 @@
  * failing input line.
  */
 import { execa, ExecaError } from 'execa';
+import { runWithChunks } from '../../run-chunks.js';
 import type { Family } from './objects.js';
 import type { Transaction } from './transaction.js';
 
@@ -75,19 +76,21 @@ function toolMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The NftError of a refused `nft -f` input: nft's first error, with the input line it names. */
+export function nftApplyError(what: string, stderr: string, fallback: string, input: string): NftError {
+  if (stderr === '') return new NftError(`${what}: ${fallback}`, stderr);
+  const p = parseNftError(stderr, input);
+  const where = p.line !== undefined ? ` at input line ${p.line}: ${p.lineText ?? '?'}` : '';
+  return new NftError(`${what}: ${p.message}${where}`, stderr, p.line, p.lineText, /No such file or directory/.test(p.message));
+}
+
 export function execNft(opts: ExecNftOptions = {}): NftRunner {
   const { file, pre } = commandFor(opts);
   return {
     async run(text) {
-      try {
-        await execa(file, [...pre, '-f', '-'], { input: text, maxBuffer: 64 * 1024 * 1024 });
-      } catch (err) {
-        const stderr = err instanceof ExecaError ? String(err.stderr ?? '') : '';
-        if (stderr === '') throw new NftError(`nft -f failed: ${toolMessage(err)}`, stderr);
-        const p = parseNftError(stderr, text);
-        const where = p.line !== undefined ? ` at input line ${p.line}: ${p.lineText ?? '?'}` : '';
-        throw new NftError(`nft -f failed: ${p.message}${where}`, stderr, p.line, p.lineText, /No such file or directory/.test(p.message));
-      }
+      // The text written as one piece (execa's `input` would copy it: 0.4 s at 40 MB).
+      const { result: r } = await runWithChunks(file, [...pre, '-f', '-'], [text], { maxBuffer: 64 * 1024 * 1024 });
+      if (r.failed) throw nftApplyError('nft -f failed', String(r.stderr ?? ''), toolMessage(r), text);
     },
     async json(args) {
       try {
