@@ -1,6 +1,10 @@
 /**
- * Every feature of the nftables renderer, checked on the Fake's state after
- * a full sync through the backend: map elements, chains, numgen rules.
+ * Every feature of the nftables renderer in upstream's layout (per-service
+ * and per-endpoint chains: what ports with session affinity always get, and
+ * every port with `layout: 'upstream'`), checked on the Fake's state after a
+ * full sync through the backend: map elements, chains, numgen rules. The
+ * shared layout is in test/unit/nft-shared-layout.test.ts; both are traced
+ * packet by packet in test/unit/packet-flow-nftables.test.ts.
  */
 import t from 'tap';
 import { ClusterStore } from '../../src/agent/model/store.js';
@@ -13,7 +17,7 @@ import type { NftRenderConfig } from '../../src/backends/nftables/render.js';
 import { service, slice } from '../helpers/model.js';
 import type { EpSpec } from '../helpers/model.js';
 
-const base: NftRenderConfig = { clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeBit: 14, nodeName: 'node-1' };
+const base: NftRenderConfig = { clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeBit: 14, nodeName: 'node-1', layout: 'upstream' };
 const T = ['ip', 'kube-proxy'] as const;
 
 async function synced(services: Service[], slices: EndpointSlice[], cfg: NftRenderConfig = base, node?: NodeInfo): Promise<FakeNft> {
@@ -100,7 +104,7 @@ t.test('internalTrafficPolicy Local: ClusterIP to local- (masquerade there), dro
 t.test('masqueradeAll, and no pod CIDR', async (t) => {
   const all = await synced([service({ name: 'a' })], [slice('a', [{ ip: '10.244.1.1' }])], { ...base, masqueradeAll: true });
   t.equal(all.rules(...T, names('a').cluster)![0], 'ip daddr 10.96.0.10 jump mark-for-masquerade');
-  const none = await synced([service({ name: 'a' })], [slice('a', [{ ip: '10.244.1.1' }])], { masqueradeAll: false, masqueradeBit: 14 });
+  const none = await synced([service({ name: 'a' })], [slice('a', [{ ip: '10.244.1.1' }])], { masqueradeAll: false, masqueradeBit: 14, layout: 'upstream' });
   t.match(none.rules(...T, names('a').cluster)![0], /^numgen/, 'no masquerade rule without a pod CIDR');
   const bit = await synced([], [], { ...base, masqueradeBit: 0 });
   t.same(bit.rules(...T, 'mark-for-masquerade'), ['mark set mark or 0x1']);

@@ -180,7 +180,7 @@ t.test('random change sequences with every feature: partial syncs end where one 
   t.equal(r.partial, 2400, '60 seeds x 40 steps, all partial');
 });
 
-t.test('an endpoint change touches only that service: its chains and no map element', async (t) => {
+t.test('an endpoint change touches only that service: its endpoint elements, no chain', async (t) => {
   const store = new ClusterStore('node-1');
   for (let i = 1; i <= 50; i++) {
     store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`] }));
@@ -196,25 +196,45 @@ t.test('an endpoint change touches only that service: its chains and no map elem
   s = store.snapshot();
   const r = await backend.sync(s.snapshot, s.changes, { full: false });
   store.commit(s.changes);
-  const text = fake.applied.at(-1)!;
   t.equal(r.full, false);
-  t.notMatch(text, /element/, 'no map element touched');
-  t.notMatch(text, /ns\/s8\//, 'no other service touched');
-  t.match(text, /^add chain ip kube-proxy endpoint-\w{8}-ns\/s7\/tcp\/http__10\.244\.3\.7\/8080$/m, 'the new endpoint chain');
-  t.match(text, /^flush chain ip kube-proxy service-\w{8}-ns\/s7\/tcp\/http$/m, 'the service chain is rewritten');
-  t.match(text, /^delete chain ip kube-proxy endpoint-\w{8}-ns\/s7\/tcp\/http__10\.244\.2\.7\/8080$/m, 'the removed endpoint chain is deleted');
+  t.equal(
+    fake.applied.at(-1),
+    [
+      'delete element ip kube-proxy hairpin-endpoints { 10.244.2.7 . 10.244.2.7 }',
+      'delete element ip kube-proxy service-endpoints { 10.96.0.7 . tcp . 80 . 1 }',
+      'add element ip kube-proxy hairpin-endpoints { 10.244.3.7 . 10.244.3.7 }',
+      'add element ip kube-proxy service-endpoints { 10.96.0.7 . tcp . 80 . 1 : 10.244.3.7 . 8080 }',
+      '',
+    ].join('\n'),
+    'the swapped endpoint, nothing else',
+  );
   t.ok(r.bytes < full.bytes / 10, `partial ${r.bytes} B vs full ${full.bytes} B`);
+  t.equal(fake.lookup('ip', 'kube-proxy', 'service-ips', ['10.96.0.7', 'tcp', '80']), 'goto lb-internal-2');
 
-  // The last endpoint gone: the service moves from service-ips to no-endpoint-services, its chains go.
-  store.upsertSlice(slice('s9', []));
+  // A third endpoint: the service moves to the shared chain for 3, created with its first user.
+  store.upsertSlice(slice('s8', [{ ip: '10.244.1.8' }, { ip: '10.244.2.8' }, { ip: '10.244.3.8' }]));
+  s = store.snapshot();
+  await backend.sync(s.snapshot, s.changes, { full: false });
+  store.commit(s.changes);
+  const t8 = fake.applied.at(-1)!;
+  t.match(t8, /^add chain ip kube-proxy lb-internal-3$/m, 'the chain for 3 endpoints appears');
+  t.match(t8, /^add rule ip kube-proxy lb-internal-3 dnat ip to ip daddr \. meta l4proto \. th dport \. numgen random mod 3 map @service-endpoints$/m);
+  t.notMatch(t8, /lb-internal-2/, 'the chain for 2 stays: others use it');
+  t.equal(fake.lookup('ip', 'kube-proxy', 'service-ips', ['10.96.0.8', 'tcp', '80']), 'goto lb-internal-3');
+  t.ok(t8.indexOf('add rule ip kube-proxy lb-internal-3') < t8.indexOf('add element ip kube-proxy service-ips'), 'the chain exists before the element pointing at it');
+
+  // Its last user gone (no endpoint any more): the service moves to no-endpoint-services, the chain goes.
+  store.upsertSlice(slice('s8', []));
   s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: false });
   store.commit(s.changes);
   const t9 = fake.applied.at(-1)!;
-  t.match(t9, /^delete element ip kube-proxy service-ips \{ 10\.96\.0\.9 \. tcp \. 80 \}$/m);
-  t.match(t9, /^add element ip kube-proxy no-endpoint-services \{ 10\.96\.0\.9 \. tcp \. 80 comment "ns\/s9:http" : goto reject-chain \}$/m);
-  t.ok(t9.indexOf('delete element') < t9.indexOf('delete chain ip kube-proxy service-'), 'the element pointing at the chain goes first');
-  t.equal(fake.lookup('ip', 'kube-proxy', 'no-endpoint-services', ['10.96.0.9', 'tcp', '80']), 'goto reject-chain');
+  t.match(t9, /^delete element ip kube-proxy service-ips \{ 10\.96\.0\.8 \. tcp \. 80 \}$/m);
+  t.match(t9, /^add element ip kube-proxy no-endpoint-services \{ 10\.96\.0\.8 \. tcp \. 80 comment "ns\/s8:http" : goto reject-chain \}$/m);
+  t.match(t9, /^delete chain ip kube-proxy lb-internal-3$/m);
+  t.ok(t9.indexOf('delete element ip kube-proxy service-ips') < t9.indexOf('delete chain'), 'the element pointing at the chain goes first');
+  t.equal(fake.lookup('ip', 'kube-proxy', 'no-endpoint-services', ['10.96.0.8', 'tcp', '80']), 'goto reject-chain');
+  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot), 'the table equals a full sync');
 
   // Nothing changed: nothing applied.
   const before = fake.applied.length;
@@ -222,6 +242,31 @@ t.test('an endpoint change touches only that service: its chains and no map elem
   const none = await backend.sync(s.snapshot, s.changes, { full: false });
   t.equal(fake.applied.length, before, 'no nft call without changes');
   t.equal(none.bytes, 0);
+});
+
+t.test('an endpoint change of a session-affinity service (upstream layout) touches only its chains', async (t) => {
+  const store = new ClusterStore('node-1');
+  for (let i = 1; i <= 20; i++) {
+    store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`], sessionAffinity: 'ClientIP' }));
+    store.upsertSlice(slice(`s${i}`, [{ ip: `10.244.1.${i}` }, { ip: `10.244.2.${i}` }]));
+  }
+  const fake = new FakeNft();
+  const backend = new NftablesBackend(fakeApplier(fake), cfg, { deferStaleChains: false });
+  let s = store.snapshot();
+  await backend.sync(s.snapshot, s.changes, { full: true });
+  store.commit(s.changes);
+  store.upsertSlice(slice('s7', [{ ip: '10.244.1.7' }, { ip: '10.244.3.7' }]));
+  s = store.snapshot();
+  await backend.sync(s.snapshot, s.changes, { full: false });
+  store.commit(s.changes);
+  const text = fake.applied.at(-1)!;
+  t.notMatch(text, /ns\/s8\//, 'no other service touched');
+  t.notMatch(text, /element ip kube-proxy service-ips/, 'its dispatch element stays');
+  t.match(text, /^add chain ip kube-proxy endpoint-\w{8}-ns\/s7\/tcp\/http__10\.244\.3\.7\/8080$/m, 'the new endpoint chain');
+  t.match(text, /^add set ip kube-proxy affinity-\w{8}-ns\/s7\/tcp\/http__10\.244\.3\.7\/8080 /m, 'its affinity set');
+  t.match(text, /^flush chain ip kube-proxy service-\w{8}-ns\/s7\/tcp\/http$/m, 'the service chain is rewritten');
+  t.match(text, /^delete chain ip kube-proxy endpoint-\w{8}-ns\/s7\/tcp\/http__10\.244\.2\.7\/8080$/m, 'the removed endpoint chain is deleted');
+  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot), 'the table equals a full sync');
 });
 
 t.test('a failed partial sync makes the next one full, and that one repairs everything', async (t) => {
@@ -278,7 +323,7 @@ t.test('a full sync over a table someone changed: stale chains, sets and maps go
 t.test('deferred deletion (kernels before 6.2): stale chains are flushed, then deleted a second later in their own transaction', async (t) => {
   let now = 0;
   const store = new ClusterStore('node-1');
-  store.upsertService(service({ name: 'a' }));
+  store.upsertService(service({ name: 'a', sessionAffinity: 'ClientIP' }));
   store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
   const fake = new FakeNft();
   const backend = new NftablesBackend(fakeApplier(fake), cfg, { deferStaleChains: true, now: () => now });
@@ -373,5 +418,5 @@ t.test('plan (for --dry-run) reads the table but writes nothing', async (t) => {
   const before = fake.dump('ip', 'kube-proxy');
   const { text } = await backend.plan(s.snapshot);
   t.equal(fake.dump('ip', 'kube-proxy'), before, 'nothing written');
-  t.match(text, /^delete chain ip kube-proxy service-\w{8}-ns\/a\/tcp\/http$/m, 'the stale chain would go');
+  t.match(text, /^delete chain ip kube-proxy lb-internal-1$/m, 'the stale chain would go');
 });

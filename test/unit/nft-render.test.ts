@@ -95,7 +95,7 @@ t.test('the same table as upstream for the same services (TestOverallNFTablesRul
     { ...slice('svc4', [{ ip: '10.180.0.4', node: other }, { ip: '10.180.0.5', node: 'test-node' }], eps80), namespace: 'ns4' },
     { ...slice('svc5', [{ ip: '10.180.0.3', node: other }], eps80), namespace: 'ns5' },
   ];
-  const fake = applied(snapshot('test-node', services, slices), upstreamCfg);
+  const fake = applied(snapshot('test-node', services, slices), { ...upstreamCfg, layout: 'upstream' });
 
   const expected = `
     add table ip kube-proxy { comment "rules for kube-proxy" ; }
@@ -242,16 +242,27 @@ t.test('IPv6: ip6 table, ip6 matches, endpoint chain names with dots, [addr]:por
   store.upsertSlice({ ...slice('v6', [{ ip: 'fd00:10:244::5' }]), addressType: 'IPv6' });
   const snap = store.snapshot().snapshot;
   const cfg: NftRenderConfig = { family: 'IPv6', clusterCIDR: 'fd00:10:244::/64', masqueradeAll: false, masqueradeBit: 14 };
-  const { text } = renderFullSync(snap, cfg);
-  t.match(text, /^add table ip6 kube-proxy/m);
-  t.match(text, /add set ip6 kube-proxy cluster-ips \{ type ipv6_addr ;/);
-  t.match(text, /ip6 daddr fd00:10:96::10 ip6 saddr != fd00:10:244::\/64 jump mark-for-masquerade/);
-  t.match(text, /endpoint-\w{8}-ns\/v6\/tcp\/http__fd00\.10\.244\.\.5\/8080 meta l4proto tcp dnat to \[fd00:10:244::5\]:8080/);
-  t.match(text, /services fib daddr type local ip6 daddr != ::1 meta l4proto \. th dport vmap @service-nodeports/);
-  t.notMatch(text, / ip daddr /);
-  const fake = new FakeNft();
-  fake.run(renderFullSync(snap, cfg).tx);
-  t.ok(fake.table('ip6', 'kube-proxy'), 'applies');
+  for (const layout of ['upstream', 'shared'] as const) {
+    const { text, tx } = renderFullSync(snap, { ...cfg, layout });
+    t.match(text, /^add table ip6 kube-proxy/m);
+    t.match(text, /add set ip6 kube-proxy cluster-ips \{ type ipv6_addr ;/);
+    t.match(text, /services fib daddr type local ip6 daddr != ::1 meta l4proto \. th dport vmap @service-nodeports/);
+    t.notMatch(text, / ip daddr /);
+    if (layout === 'upstream') {
+      t.match(text, /ip6 daddr fd00:10:96::10 ip6 saddr != fd00:10:244::\/64 jump mark-for-masquerade/);
+      t.match(text, /endpoint-\w{8}-ns\/v6\/tcp\/http__fd00\.10\.244\.\.5\/8080 meta l4proto tcp dnat to \[fd00:10:244::5\]:8080/);
+    } else {
+      t.match(text, /^add map ip6 kube-proxy service-endpoints \{ typeof ip6 daddr \. meta l4proto \. th dport \. numgen random mod 1 : ip6 daddr \. th dport ;/m);
+      t.match(text, /^add rule ip6 kube-proxy lb-internal-1 ip6 saddr != fd00:10:244::\/64 jump mark-for-masquerade$/m);
+      t.match(text, /^add rule ip6 kube-proxy lb-nodeport-1 dnat ip6 to meta l4proto \. th dport \. numgen random mod 1 map @nodeport-endpoints$/m);
+      t.match(text, /^add element ip6 kube-proxy service-endpoints \{ fd00:10:96::10 \. tcp \. 80 \. 0 : fd00:10:244::5 \. 8080 \}$/m);
+      t.match(text, /^add element ip6 kube-proxy hairpin-endpoints \{ fd00:10:244::5 \. fd00:10:244::5 \}$/m);
+      t.notMatch(text, /chain ip6 kube-proxy endpoint-/, 'no endpoint chain');
+    }
+    const fake = new FakeNft();
+    fake.run(tx);
+    t.ok(fake.table('ip6', 'kube-proxy'), 'applies');
+  }
 });
 
 t.test('cleanup deletes only our table', async (t) => {

@@ -14,7 +14,7 @@ import type { NftRenderConfig } from './config.js';
 import { CLUSTER_IPS_CHECK, CLUSTER_IPS_SET, TABLE } from './names.js';
 import type { NftApplier } from './nft/applier.js';
 import { chain } from './nft/objects.js';
-import { applyPlan, planPartial } from './partial.js';
+import { applyPlan, planPartial, sharedCounts } from './partial.js';
 import type { WrittenState } from './partial.js';
 import { planFull, renderAll, renderCleanup } from './render.js';
 import type { Transaction } from './nft/transaction.js';
@@ -128,7 +128,7 @@ export class NftablesBackend implements Backend {
     await this.nft.apply(plan.tx);
     const toolMs = performance.now() - start;
     this.baseChainsReset = true;
-    this.written = { cfg, ports, elements: plan.elements };
+    this.written = { cfg, ports, elements: plan.elements, shared: sharedCounts(ports.values()) };
     this.canary = await this.nft.setHandle(nftFamily(cfg), TABLE, CLUSTER_IPS_SET).catch(() => undefined);
     this.pendingDeletes.clear();
     if (this.defer) for (const c of plan.staleChains) this.pendingDeletes.set(c, this.now());
@@ -141,6 +141,7 @@ export class NftablesBackend implements Backend {
     // A chain used again is no longer pending.
     if (updates.size > 0 && this.written) {
       for (const p of this.written.ports.values()) for (const c of p.chains) this.pendingDeletes.delete(c.name);
+      for (const name of this.written.shared.keys()) this.pendingDeletes.delete(name);
     }
   }
 

@@ -30,7 +30,15 @@ export interface NftRenderConfig {
   nodePortSpec?: { spec: readonly string[]; localAddresses: readonly string[] };
   /** The cluster's ServiceCIDRs (any family; only this family's are used): traffic to an unallocated ClusterIP in them is dropped. */
   serviceCIDRs?: readonly string[];
+  /**
+   * 'shared' (default): ports without session affinity load-balance through the shared
+   * chains and maps of lb-chains.ts. 'upstream': every port gets upstream's per-service
+   * and per-endpoint chains, and the table is upstream's object for object.
+   */
+  layout?: 'shared' | 'upstream';
 }
+
+export const sharedLayout = (cfg: Pick<NftRenderConfig, 'layout'>): boolean => (cfg.layout ?? 'shared') === 'shared';
 
 export const DEFAULT_NFT_CONFIG: NftRenderConfig = { masqueradeAll: false, masqueradeBit: 14 };
 

@@ -14,7 +14,7 @@
  *   postrouting nat-postrouting (srcnat, 100)      → masquerading
  */
 import ipaddr from 'ipaddr.js';
-import { familyServiceCIDRs, markHex } from './config.js';
+import { familyServiceCIDRs, markHex, sharedLayout } from './config.js';
 import type { NftRenderConfig } from './config.js';
 import * as N from './names.js';
 import type { ChainObj, MapObj, SetObj } from './nft/objects.js';
@@ -70,6 +70,7 @@ const ipX = (cfg: NftRenderConfig): string => ((cfg.family ?? 'IPv4') === 'IPv6'
 /** The fixed sets and maps (nodeport-ips only when --nodeport-addresses narrows the NodePort addresses). */
 export function fixedSets(cfg: NftRenderConfig): (SetObj | MapObj)[] {
   const a = addrType(cfg);
+  const x = ipX(cfg);
   const out: (SetObj | MapObj)[] = [
     { kind: 'set', name: N.CLUSTER_IPS_SET, type: a, comment: 'Active ClusterIPs' },
     { kind: 'map', name: N.FIREWALL_IPS_MAP, type: `${a} . inet_proto . inet_service : verdict`, comment: 'destinations that are subject to LoadBalancerSourceRanges' },
@@ -78,6 +79,14 @@ export function fixedSets(cfg: NftRenderConfig): (SetObj | MapObj)[] {
     { kind: 'map', name: N.SERVICE_IPS_MAP, type: `${a} . inet_proto . inet_service : verdict`, comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic' },
     { kind: 'map', name: N.SERVICE_NODEPORTS_MAP, type: 'inet_proto . inet_service : verdict', comment: 'NodePort traffic' },
   ];
+  if (sharedLayout(cfg)) out.push(
+    // The shared load balancing (lb-chains.ts): endpoints by destination and index.
+    { kind: 'map', name: N.SERVICE_ENDPOINTS_MAP, typeOf: `${x} daddr . meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'endpoints of ClusterIPs, external IPs and LoadBalancer IPs, by index' },
+    { kind: 'map', name: N.SERVICE_LOCAL_ENDPOINTS_MAP, typeOf: `${x} daddr . meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'local endpoints of external IPs and LoadBalancer IPs with externalTrafficPolicy Local' },
+    { kind: 'map', name: N.NODEPORT_ENDPOINTS_MAP, typeOf: `meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'endpoints of NodePorts, by index' },
+    { kind: 'map', name: N.NODEPORT_LOCAL_ENDPOINTS_MAP, typeOf: `meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'local endpoints of NodePorts with externalTrafficPolicy Local' },
+    { kind: 'set', name: N.HAIRPIN_SET, type: `${a} . ${a}`, comment: 'endpoint addresses, to masquerade an endpoint reaching itself through a service' },
+  );
   if (!nodePortsMatchAll(cfg)) out.splice(1, 0, { kind: 'set', name: N.NODEPORT_IPS_SET, type: a, comment: 'IPs that accept NodePort traffic' });
   return out;
 }
@@ -106,6 +115,7 @@ export function fixedRules(cfg: NftRenderConfig): Map<string, RuleSpec[]> {
   for (const j of JUMPS) add(j.from, j.match === '' ? `jump ${j.to}` : `${j.match} jump ${j.to}`);
 
   add(N.MARK_MASQ_CHAIN, `mark set mark or ${mark}`);
+  if (sharedLayout(cfg)) add(N.MASQUERADING_CHAIN, `ct status dnat ${x} saddr . ${x} daddr @${N.HAIRPIN_SET} jump ${N.MARK_MASQ_CHAIN}`, 'hairpin: an endpoint reaching itself through a service');
   add(N.MASQUERADING_CHAIN, `mark and ${mark} == 0 return`);
   add(N.MASQUERADING_CHAIN, `mark set mark xor ${mark}`);
   add(N.MASQUERADING_CHAIN, 'masquerade fully-random');

@@ -7,6 +7,11 @@
  * and `affinity-…` sets, where HASH is the first 8 characters of the base32
  * of the SHA-256 of the rest, and names longer than 240 characters are cut
  * and end in `...`.
+ *
+ * Service ports without session affinity use this project's shared
+ * load-balancing chains instead of per-service and per-endpoint chains:
+ * `lb-internal-N`, `lb-external-N`, `lb-nodeport-N`, `lb-external-local-C-L`
+ * and `lb-nodeport-local-C-L` (see lb-chains.ts).
  */
 import { createHash } from 'node:crypto';
 import type { ServicePort } from '../../agent/model/types.js';
@@ -47,6 +52,13 @@ export const FIREWALL_CHECK = 'firewall-check';
 // Masquerading.
 export const MARK_MASQ_CHAIN = 'mark-for-masquerade';
 export const MASQUERADING_CHAIN = 'masquerading';
+
+// Shared load balancing (this project's layout for service ports without session affinity; see lb-chains.ts).
+export const SERVICE_ENDPOINTS_MAP = 'service-endpoints';
+export const SERVICE_LOCAL_ENDPOINTS_MAP = 'service-local-endpoints';
+export const NODEPORT_ENDPOINTS_MAP = 'nodeport-endpoints';
+export const NODEPORT_LOCAL_ENDPOINTS_MAP = 'nodeport-local-endpoints';
+export const HAIRPIN_SET = 'hairpin-endpoints';
 
 /** knftables.NameLengthMax minus the longest prefix: the longest name base. */
 const NAME_BASE_MAX = 256 - 16;

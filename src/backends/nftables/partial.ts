@@ -9,6 +9,9 @@
  * The table after a partial sync equals the table after a full sync of the
  * same snapshot; tests check exactly that.
  *
+ * The shared load-balancing chains (lb-chains.ts) are counted: one is added
+ * when the first port starts using it and deleted with the last one.
+ *
  * Order inside the transaction (each step only refers to what exists):
  *   1. add the new chains;
  *   2. flush the changed chains and those to delete;
@@ -32,6 +35,15 @@ export interface WrittenState {
   cfg: NftRenderConfig;
   ports: Map<string, RenderedServicePort>;
   elements: ElementStore;
+  /** Shared chain name → how many ports use it. */
+  shared: Map<string, number>;
+}
+
+/** How many of these ports use each shared chain. */
+export function sharedCounts(ports: Iterable<RenderedServicePort>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of ports) for (const c of p.shared) out.set(c.name, (out.get(c.name) ?? 0) + 1);
+  return out;
 }
 
 export interface PartialPlan {
@@ -42,6 +54,8 @@ export interface PartialPlan {
   elementUpdates: Map<string, ElementSpec[] | undefined>;
   /** Chains no longer used (flushed; deleted unless deferred). */
   staleChains: string[];
+  /** New use counts of the shared chains this plan touches (0: deleted). */
+  sharedCounts: Map<string, number>;
 }
 
 function sameRules(a: ChainSpec, b: ChainSpec): boolean {
@@ -102,6 +116,21 @@ export function planPartial(
     elementChanges.set(key, { before: prev?.elements, after: next?.elements });
   }
 
+  // Shared chains: added with their first user, stale with their last.
+  const delta = new Map<string, { spec?: ChainSpec; n: number }>();
+  for (const [key, next] of updates) {
+    for (const c of written.ports.get(key)?.shared ?? []) delta.set(c.name, { ...delta.get(c.name), n: (delta.get(c.name)?.n ?? 0) - 1 });
+    for (const c of next?.shared ?? []) delta.set(c.name, { spec: c, n: (delta.get(c.name)?.n ?? 0) + 1 });
+  }
+  const counts = new Map<string, number>();
+  for (const [name, d] of [...delta].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const before = written.shared.get(name) ?? 0;
+    const after = before + d.n;
+    counts.set(name, after);
+    if (before === 0 && after > 0) newChains.push(d.spec!);
+    else if (before > 0 && after === 0) stale.push(name);
+  }
+
   const tx = newTransaction(cfg);
   for (const c of newChains) tx.add(chain(c.name));
   for (const c of rewritten) tx.flush(chain(c.name));
@@ -122,7 +151,7 @@ export function planPartial(
   for (const e of el.adds) tx.add(elementObj(e));
 
   if (!opts.deferStaleChains) for (const name of stale) tx.delete(chain(name));
-  return { tx, updates, elementUpdates: el.updates, staleChains: stale };
+  return { tx, updates, elementUpdates: el.updates, staleChains: stale, sharedCounts: counts };
 }
 
 /** Records an applied plan. */
@@ -131,5 +160,9 @@ export function applyPlan(written: WrittenState, plan: PartialPlan): void {
     written.elements.record(k, written.ports.get(k)?.elements, v?.elements);
     if (v) written.ports.set(k, v);
     else written.ports.delete(k);
+  }
+  for (const [name, n] of plan.sharedCounts) {
+    if (n > 0) written.shared.set(name, n);
+    else written.shared.delete(name);
   }
 }

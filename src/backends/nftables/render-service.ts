@@ -1,23 +1,26 @@
 /**
- * What one service port contributes to the kube-proxy table, following
- * upstream's nftables proxier (syncProxyRules / writeServiceToEndpointRules)
- * rule for rule. Pure: depends only on the service port and the config.
+ * What one service port contributes to the kube-proxy table. Pure: depends
+ * only on the service port and the config.
  *
  * - Elements of the shared maps and sets: its ClusterIP in `cluster-ips`;
- *   `service-ips` (ClusterIP → internal policy chain; external and
- *   LoadBalancer IPs → `external-` chain), `service-nodeports`,
- *   `firewall-ips` (LoadBalancer IPs with source ranges → `firewall-`
- *   chain), and, where traffic has nowhere to go, `no-endpoint-services` /
- *   `no-endpoint-nodeports` (`goto reject-chain` when the service has no
- *   endpoint at all, `drop` when only a Local policy has none on this node).
- * - Its chains: `service-` (Cluster policy: every usable endpoint), `local-`
- *   (this node's endpoints), `external-` (masquerade or short-circuit, then
- *   the external policy chain), `firewall-` (drop sources outside
- *   loadBalancerSourceRanges) and one `endpoint-` chain per endpoint
- *   (hairpin masquerade, affinity update, DNAT). Load balancing is
- *   `numgen random mod N vmap { 0 : goto endpoint-…, … }`.
- * - Session affinity: an `affinity-` set per endpoint (timeout =
- *   sessionAffinity timeout), checked before the load balancing.
+ *   `service-ips` (ClusterIP, external and LoadBalancer IPs → the chain that
+ *   load-balances them), `service-nodeports`, `firewall-ips` (LoadBalancer
+ *   IPs with source ranges → `firewall-` chain), and, where traffic has
+ *   nowhere to go, `no-endpoint-services` / `no-endpoint-nodeports` (`goto
+ *   reject-chain` when the service has no endpoint at all, `drop` when only a
+ *   Local policy has none on this node).
+ * - Without session affinity (most ports): its endpoints as elements of the
+ *   shared DNAT maps (`service-endpoints`, `nodeport-endpoints`, and their
+ *   `-local-` twins under externalTrafficPolicy Local), its endpoint
+ *   addresses in `hairpin-endpoints`, and the shared `lb-…` chains it sends
+ *   traffic to (lb-chains.ts). No chain of its own but `firewall-`.
+ * - With session affinity ClientIP: upstream's nftables layout, rule for rule
+ *   (syncProxyRules / writeServiceToEndpointRules): `service-` (Cluster
+ *   policy), `local-` (this node's endpoints), `external-` (masquerade or
+ *   short-circuit, then the external policy chain), `firewall-`, and one
+ *   `endpoint-` chain per endpoint (hairpin masquerade, affinity update,
+ *   DNAT) with an `affinity-` set (timeout = sessionAffinity timeout),
+ *   checked before `numgen random mod N vmap { 0 : goto endpoint-…, … }`.
  */
 import {
   categorizeEndpoints,
@@ -30,20 +33,29 @@ import {
 } from '../../agent/model/endpoint-selection.js';
 import type { Endpoint, ServicePort } from '../../agent/model/types.js';
 import { cidrContains, parseCIDR } from '../../agent/util/addr.js';
+import type { ParsedCIDR } from '../../agent/util/addr.js';
+import { sharedLayout } from './config.js';
 import type { NftRenderConfig } from './config.js';
 import {
   affinitySet,
   CLUSTER_IPS_SET,
   endpointChain,
   FIREWALL_IPS_MAP,
+  HAIRPIN_SET,
   MARK_MASQ_CHAIN,
   NO_ENDPOINT_NODEPORTS_MAP,
   NO_ENDPOINT_SERVICES_MAP,
+  NODEPORT_ENDPOINTS_MAP,
+  NODEPORT_LOCAL_ENDPOINTS_MAP,
   REJECT_CHAIN,
+  SERVICE_ENDPOINTS_MAP,
   SERVICE_IPS_MAP,
+  SERVICE_LOCAL_ENDPOINTS_MAP,
   SERVICE_NODEPORTS_MAP,
   servicePortChains,
 } from './names.js';
+import { lbChain, lbChainName } from './lb-chains.js';
+import type { LbTarget } from './lb-chains.js';
 
 export interface RuleSpec {
   rule: string;
@@ -74,6 +86,8 @@ export interface ElementSpec {
 export interface RenderedServicePort {
   /** Its own chains, in writing order. */
   chains: ChainSpec[];
+  /** The shared load-balancing chains it sends traffic to (they exist while some port uses them). */
+  shared: ChainSpec[];
   /** Its session affinity sets. */
   sets: AffinitySetSpec[];
   /** Its elements in the shared maps and sets. */
@@ -81,9 +95,7 @@ export interface RenderedServicePort {
 }
 
 /** The containers whose elements come from service ports (nodeport-ips comes from the config). */
-export const SERVICE_CONTAINERS = [CLUSTER_IPS_SET, SERVICE_IPS_MAP, SERVICE_NODEPORTS_MAP, FIREWALL_IPS_MAP, NO_ENDPOINT_SERVICES_MAP, NO_ENDPOINT_NODEPORTS_MAP] as const;
-
-export const isMapContainer = (name: string): boolean => name !== CLUSTER_IPS_SET;
+export const isMapContainer = (name: string): boolean => name !== CLUSTER_IPS_SET && name !== HAIRPIN_SET;
 
 interface EndpointInfo {
   ep: Endpoint;
@@ -92,7 +104,7 @@ interface EndpointInfo {
 }
 
 export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): RenderedServicePort {
-  const out: RenderedServicePort = { chains: [], sets: [], elements: [] };
+  const out: RenderedServicePort = { chains: [], shared: [], sets: [], elements: [] };
   const v6 = (cfg.family ?? 'IPv4') === 'IPv6';
   const ipX = v6 ? 'ip6' : 'ip';
   const proto = sp.protocol.toLowerCase();
@@ -136,28 +148,71 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     out.elements.push(e);
   };
 
+  // Where the dispatch maps send each kind of traffic: upstream's per-service chains for ports with
+  // session affinity, the shared load-balancing chains (lb-chains.ts) for the others.
+  const compact = sharedLayout(cfg) && sp.sessionAffinity !== 'ClientIP';
+  const internalEps = iLocal ? sel.localEndpoints : sel.clusterEndpoints;
+  const lbName = (t: LbTarget): string => (eLocal && t !== 'internal' ? lbChainName(t, sel.clusterEndpoints.length, sel.localEndpoints.length) : lbChainName(t, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length));
+  const internalTarget = compact ? lbName('internal') : internalChain;
+  const externalTarget = compact ? lbName('external') : names.external;
+  const nodePortTarget = compact ? lbName('nodeport') : names.external;
+
   // ClusterIP.
   el(CLUSTER_IPS_SET, [sp.clusterIP]);
-  if (hasInternalEndpoints) el(SERVICE_IPS_MAP, [sp.clusterIP, proto, port], [`goto ${internalChain}`]);
+  if (hasInternalEndpoints) el(SERVICE_IPS_MAP, [sp.clusterIP, proto, port], [`goto ${internalTarget}`]);
   else el(NO_ENDPOINT_SERVICES_MAP, [sp.clusterIP, proto, port], [internalFilterVerdict], name);
 
   // External IPs.
   for (const ip of sp.externalIPs) {
-    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${names.external}`]);
+    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${externalTarget}`]);
     if (!hasExternalEndpoints) el(NO_ENDPOINT_SERVICES_MAP, [ip, proto, port], [externalFilterVerdict], name);
   }
 
   // LoadBalancer IPs (through the firewall first when source ranges are set).
   for (const ip of sp.loadBalancerIPs) {
-    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${names.external}`]);
+    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${externalTarget}`]);
     if (usesFirewallChain) el(FIREWALL_IPS_MAP, [ip, proto, port], [`goto ${names.firewall}`]);
   }
   if (!hasExternalEndpoints) for (const ip of sp.loadBalancerIPs) el(NO_ENDPOINT_SERVICES_MAP, [ip, proto, port], [externalFilterVerdict], name);
 
   // NodePort (not subject to loadBalancerSourceRanges, as upstream).
   if (sp.nodePort !== 0) {
-    if (hasEndpoints) el(SERVICE_NODEPORTS_MAP, [proto, String(sp.nodePort)], [`goto ${names.external}`]);
+    if (hasEndpoints) el(SERVICE_NODEPORTS_MAP, [proto, String(sp.nodePort)], [`goto ${nodePortTarget}`]);
     if (!hasExternalEndpoints) el(NO_ENDPOINT_NODEPORTS_MAP, [proto, String(sp.nodePort)], [externalFilterVerdict], name);
+  }
+
+  if (compact) {
+    // The endpoints, by index, under every key that reaches them; the shared chains pick the index.
+    const endpointEls = (container: string, key: string[], eps: readonly Endpoint[]): void => {
+      eps.forEach((ep, i) => el(container, [...key, String(i)], [ep.address, String(ep.port)]));
+    };
+    const shared = new Map<string, ChainSpec>();
+    const useChain = (t: LbTarget): void => {
+      const c = eLocal && t !== 'internal' ? lbChain(cfg, podCIDR, t, sel.clusterEndpoints.length, sel.localEndpoints.length) : lbChain(cfg, podCIDR, t, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length);
+      shared.set(c.name, c);
+    };
+    if (hasInternalEndpoints) {
+      endpointEls(SERVICE_ENDPOINTS_MAP, [sp.clusterIP, proto, port], internalEps);
+      useChain('internal');
+    }
+    if (hasEndpoints) {
+      for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs]) {
+        endpointEls(SERVICE_ENDPOINTS_MAP, [ip, proto, port], sel.clusterEndpoints);
+        if (eLocal) endpointEls(SERVICE_LOCAL_ENDPOINTS_MAP, [ip, proto, port], sel.localEndpoints);
+      }
+      if (sp.externalIPs.length + sp.loadBalancerIPs.length > 0) useChain('external');
+      if (sp.nodePort !== 0) {
+        endpointEls(NODEPORT_ENDPOINTS_MAP, [proto, String(sp.nodePort)], sel.clusterEndpoints);
+        if (eLocal) endpointEls(NODEPORT_LOCAL_ENDPOINTS_MAP, [proto, String(sp.nodePort)], sel.localEndpoints);
+        useChain('nodeport');
+      }
+    }
+    // Hairpin: a pod reaching itself through the service must see the node as the source.
+    for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [ep.address, ep.address]);
+    out.shared = [...shared.values()];
+    if (usesFirewallChain) out.chains.push({ name: names.firewall, rules: [firewallRule(sp, cfg, ipX, sourceRanges)] });
+    out.elements = lastWins(out.elements);
+    return out;
   }
 
   // The chains. Endpoint chains are declared first, as upstream.
@@ -195,18 +250,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     if (hasExternalEndpoints) ext.rules.push({ rule: `goto ${externalPolicyChain}` });
   }
 
-  if (usesFirewallChain) {
-    const sources = new Set<string>();
-    let allowFromNode = false;
-    for (const c of sourceRanges) {
-      sources.add(c.cidr);
-      if (cfg.nodeIP !== undefined && cidrContains(c, cfg.nodeIP)) allowFromNode = true;
-    }
-    // A VIP-style load balancer IP is often also a local address of the node: a request from the
-    // node to it then loops back with the LB IP as its source. Admit those when the node is admitted.
-    if (allowFromNode) for (const ip of sp.loadBalancerIPs) sources.add(ip);
-    chainOf(names.firewall).rules.push({ rule: `${ipX} saddr != { ${[...sources].join(', ')} } drop` });
-  }
+  if (usesFirewallChain) chainOf(names.firewall).rules.push(firewallRule(sp, cfg, ipX, sourceRanges));
 
   if (sp.sessionAffinity === 'ClientIP') {
     for (const ep of sel.allReachableEndpoints) out.sets.push({ name: epInfo(ep).affinitySet, type: v6 ? 'ipv6_addr' : 'ipv4_addr', timeout: sp.sessionAffinityTimeoutSeconds });
@@ -225,15 +269,33 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   }
 
   out.chains = [...chains.values()];
-  // One element per key (an address listed twice, or an external IP equal to the ClusterIP): the last wins, as upstream.
+  out.elements = lastWins(out.elements);
+  return out;
+}
+
+/** One element per key (an address listed twice, or an external IP equal to the ClusterIP): the last wins, as upstream. */
+function lastWins(elements: ElementSpec[]): ElementSpec[] {
   const byId = new Map<string, ElementSpec>();
-  for (const e of out.elements) {
+  for (const e of elements) {
     const id = `${e.container} ${e.key.join(' . ')}`;
     byId.delete(id);
     byId.set(id, e);
   }
-  out.elements = [...byId.values()];
-  return out;
+  return [...byId.values()];
+}
+
+/** The firewall chain's rule: drop sources outside loadBalancerSourceRanges. */
+function firewallRule(sp: ServicePort, cfg: NftRenderConfig, ipX: string, sourceRanges: readonly ParsedCIDR[]): RuleSpec {
+  const sources = new Set<string>();
+  let allowFromNode = false;
+  for (const c of sourceRanges) {
+    sources.add(c.cidr);
+    if (cfg.nodeIP !== undefined && cidrContains(c, cfg.nodeIP)) allowFromNode = true;
+  }
+  // A VIP-style load balancer IP is often also a local address of the node: a request from the
+  // node to it then loops back with the LB IP as its source. Admit those when the node is admitted.
+  if (allowFromNode) for (const ip of sp.loadBalancerIPs) sources.add(ip);
+  return { rule: `${ipX} saddr != { ${[...sources].join(', ')} } drop` };
 }
 
 let lastCIDR: { text: string | undefined; cidr: string | undefined } = { text: undefined, cidr: undefined };

@@ -101,7 +101,7 @@ export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: N
     wantedChains.add(c.name);
   }
   for (const p of ports.values()) {
-    for (const c of p.chains) {
+    for (const c of [...p.shared, ...p.chains]) {
       if (wantedChains.has(c.name)) continue;
       tx.add(chain(c.name));
       wantedChains.add(c.name);
@@ -117,8 +117,9 @@ export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: N
   const fixed = fixedSets(cfg);
   const affinity = new Map<string, AffinitySetSpec>();
   for (const p of ports.values()) for (const s of p.sets) affinity.set(s.name, s);
-  const wanted = new Map<string, { kind: 'set' | 'map'; type: string; timeout?: number }>();
-  for (const s of fixed) wanted.set(s.name, { kind: s.kind, type: s.type ?? '' });
+  // (A `typeof` map is listed with the types nft derived: only its kind is compared.)
+  const wanted = new Map<string, { kind: 'set' | 'map'; type?: string; timeout?: number }>();
+  for (const s of fixed) wanted.set(s.name, s.type !== undefined ? { kind: s.kind, type: s.type } : { kind: s.kind });
   for (const s of affinity.values()) wanted.set(s.name, { kind: 'set', type: s.type, timeout: s.timeout });
   const present = new Set<string>();
   if (existing) {
@@ -128,7 +129,7 @@ export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: N
     ].sort(([a], [b]) => (a < b ? -1 : 1));
     for (const [name, kind, info] of listed) {
       const w = wanted.get(name);
-      if (w && w.kind === kind && w.type === info.type && (w.timeout === undefined || w.timeout === info.timeout)) present.add(name);
+      if (w && w.kind === kind && (w.type === undefined || w.type === info.type) && (w.timeout === undefined || w.timeout === info.timeout)) present.add(name);
       else tx.delete(kind === 'map' ? { kind: 'map', name, type: info.type } : { kind: 'set', name, type: info.type });
     }
   }
