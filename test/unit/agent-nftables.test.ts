@@ -100,8 +100,8 @@ t.test('both families are programmed; a change is a partial sync of that service
   const agent = await startAgent(options(dir), { log: memoryLogger(4), out: () => undefined, nft });
   t.teardown(() => agent.stop());
   await agent.ready;
-  t.match(fake.lookup(...T4, 'service-ips', ['10.96.0.10', 'tcp', '80']), 'goto lb-internal-1', 'IPv4 ClusterIP in the service-ips map');
-  t.match(fake.lookup(...T6, 'service-ips', ['fd00:96::10', 'tcp', '80']), 'goto lb-internal-1', 'IPv6 ClusterIP in the ip6 table');
+  t.match(fake.lookup(...T4, 'service-ips', ['10.96.0.10', 'tcp', '80']), 'goto lb-internal-tcp-1', 'IPv4 ClusterIP in the service-ips map');
+  t.match(fake.lookup(...T6, 'service-ips', ['fd00:96::10', 'tcp', '80']), 'goto lb-internal-tcp-1', 'IPv6 ClusterIP in the ip6 table');
   const before = nft.texts.length;
   const listsBefore = nft.lists;
 
@@ -110,7 +110,7 @@ t.test('both families are programmed; a change is a partial sync of that service
   const partial = nft.texts.slice(before).find((x) => x.includes('10.244.1.3'))!;
   t.notMatch(partial, /10\.244\.1\.9/, 'the unchanged service is not rewritten');
   t.notMatch(partial, /add table/, 'no full rewrite');
-  t.same(fake.lookup(...T4, 'service-endpoints', ['10.96.0.10', 'tcp', '80', '1']), '10.244.1.3 . 8080', 'the new endpoint is in the table');
+  t.same(fake.lookup(...T4, 'service-endpoints-tcp', ['10.96.0.10', '80', '1']), '10.244.1.3 . 8080', 'the new endpoint is in the table');
   t.equal(nft.lists, listsBefore, 'a partial sync never lists the table: it works from what the agent wrote');
   const metrics = await agent.metrics.registry.metrics();
   t.match(metrics, /kubeproxy_sync_proxy_rules_nftables_sync_failures_total\{ip_family="IPv4"\} 0/, 'nftables-mode metrics');
@@ -127,7 +127,7 @@ t.test('a refused transaction keeps the old rules, is counted, and is retried in
   t.teardown(() => agent.stop());
   await agent.ready;
   t.ok(log.lines.some((l) => / E "sync failed; the previous rules stay in place".*input line 3/.test(l)), "error logged with nft's message");
-  t.match(fake.lookup(...T4, 'service-ips', ['10.96.0.10', 'tcp', '80']), 'goto lb-internal-1', 'the retry applied');
+  t.match(fake.lookup(...T4, 'service-ips', ['10.96.0.10', 'tcp', '80']), 'goto lb-internal-tcp-1', 'the retry applied');
   t.match(await agent.metrics.registry.metrics(), /kubeproxy_sync_proxy_rules_nftables_sync_failures_total\{ip_family="IPv4"\} 1/);
 });
 
@@ -200,5 +200,5 @@ t.test('a deleted table is noticed by the canary and rewritten in full', async (
   t.notOk(fake.table(...T4));
   await until(() => fake.table(...T4) !== undefined, 'the table to be rewritten');
   t.ok(log.lines.some((l) => /our nftables rules were flushed or deleted by someone else/.test(l)));
-  t.equal(fake.lookup(...T4, 'service-ips', ['10.96.0.10', 'tcp', '80']), 'goto lb-internal-1');
+  t.equal(fake.lookup(...T4, 'service-ips', ['10.96.0.10', 'tcp', '80']), 'goto lb-internal-tcp-1');
 });

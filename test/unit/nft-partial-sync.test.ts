@@ -201,15 +201,15 @@ t.test('an endpoint change touches only that service: its endpoint elements, no 
     fake.applied.at(-1),
     [
       'delete element ip kube-proxy hairpin-endpoints { 10.244.2.7 . 10.244.2.7 }',
-      'delete element ip kube-proxy service-endpoints { 10.96.0.7 . tcp . 80 . 1 }',
+      'delete element ip kube-proxy service-endpoints-tcp { 10.96.0.7 . 80 . 1 }',
       'add element ip kube-proxy hairpin-endpoints { 10.244.3.7 . 10.244.3.7 }',
-      'add element ip kube-proxy service-endpoints { 10.96.0.7 . tcp . 80 . 1 : 10.244.3.7 . 8080 }',
+      'add element ip kube-proxy service-endpoints-tcp { 10.96.0.7 . 80 . 1 : 10.244.3.7 . 8080 }',
       '',
     ].join('\n'),
     'the swapped endpoint, nothing else',
   );
   t.ok(r.bytes < full.bytes / 10, `partial ${r.bytes} B vs full ${full.bytes} B`);
-  t.equal(fake.lookup('ip', 'kube-proxy', 'service-ips', ['10.96.0.7', 'tcp', '80']), 'goto lb-internal-2');
+  t.equal(fake.lookup('ip', 'kube-proxy', 'service-ips', ['10.96.0.7', 'tcp', '80']), 'goto lb-internal-tcp-2');
 
   // A third endpoint: the service moves to the shared chain for 3, created with its first user.
   store.upsertSlice(slice('s8', [{ ip: '10.244.1.8' }, { ip: '10.244.2.8' }, { ip: '10.244.3.8' }]));
@@ -217,11 +217,11 @@ t.test('an endpoint change touches only that service: its endpoint elements, no 
   await backend.sync(s.snapshot, s.changes, { full: false });
   store.commit(s.changes);
   const t8 = fake.applied.at(-1)!;
-  t.match(t8, /^add chain ip kube-proxy lb-internal-3$/m, 'the chain for 3 endpoints appears');
-  t.match(t8, /^add rule ip kube-proxy lb-internal-3 dnat ip to ip daddr \. meta l4proto \. th dport \. numgen random mod 3 map @service-endpoints$/m);
-  t.notMatch(t8, /lb-internal-2/, 'the chain for 2 stays: others use it');
-  t.equal(fake.lookup('ip', 'kube-proxy', 'service-ips', ['10.96.0.8', 'tcp', '80']), 'goto lb-internal-3');
-  t.ok(t8.indexOf('add rule ip kube-proxy lb-internal-3') < t8.indexOf('add element ip kube-proxy service-ips'), 'the chain exists before the element pointing at it');
+  t.match(t8, /^add chain ip kube-proxy lb-internal-tcp-3$/m, 'the chain for 3 endpoints appears');
+  t.match(t8, /^add rule ip kube-proxy lb-internal-tcp-3 dnat ip to ip daddr \. tcp dport \. numgen random mod 3 map @service-endpoints-tcp$/m);
+  t.notMatch(t8, /lb-internal-tcp-2/, 'the chain for 2 stays: others use it');
+  t.equal(fake.lookup('ip', 'kube-proxy', 'service-ips', ['10.96.0.8', 'tcp', '80']), 'goto lb-internal-tcp-3');
+  t.ok(t8.indexOf('add rule ip kube-proxy lb-internal-tcp-3') < t8.indexOf('add element ip kube-proxy service-ips'), 'the chain exists before the element pointing at it');
 
   // Its last user gone (no endpoint any more): the service moves to no-endpoint-services, the chain goes.
   store.upsertSlice(slice('s8', []));
@@ -231,7 +231,7 @@ t.test('an endpoint change touches only that service: its endpoint elements, no 
   const t9 = fake.applied.at(-1)!;
   t.match(t9, /^delete element ip kube-proxy service-ips \{ 10\.96\.0\.8 \. tcp \. 80 \}$/m);
   t.match(t9, /^add element ip kube-proxy no-endpoint-services \{ 10\.96\.0\.8 \. tcp \. 80 comment "ns\/s8:http" : goto reject-chain \}$/m);
-  t.match(t9, /^delete chain ip kube-proxy lb-internal-3$/m);
+  t.match(t9, /^delete chain ip kube-proxy lb-internal-tcp-3$/m);
   t.ok(t9.indexOf('delete element ip kube-proxy service-ips') < t9.indexOf('delete chain'), 'the element pointing at the chain goes first');
   t.equal(fake.lookup('ip', 'kube-proxy', 'no-endpoint-services', ['10.96.0.8', 'tcp', '80']), 'goto reject-chain');
   t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot), 'the table equals a full sync');
@@ -418,5 +418,5 @@ t.test('plan (for --dry-run) reads the table but writes nothing', async (t) => {
   const before = fake.dump('ip', 'kube-proxy');
   const { text } = await backend.plan(s.snapshot);
   t.equal(fake.dump('ip', 'kube-proxy'), before, 'nothing written');
-  t.match(text, /^delete chain ip kube-proxy lb-internal-1$/m, 'the stale chain would go');
+  t.match(text, /^delete chain ip kube-proxy lb-internal-tcp-1$/m, 'the stale chain would go');
 });

@@ -252,10 +252,10 @@ t.test('IPv6: ip6 table, ip6 matches, endpoint chain names with dots, [addr]:por
       t.match(text, /ip6 daddr fd00:10:96::10 ip6 saddr != fd00:10:244::\/64 jump mark-for-masquerade/);
       t.match(text, /endpoint-\w{8}-ns\/v6\/tcp\/http__fd00\.10\.244\.\.5\/8080 meta l4proto tcp dnat to \[fd00:10:244::5\]:8080/);
     } else {
-      t.match(text, /^add map ip6 kube-proxy service-endpoints \{ typeof ip6 daddr \. meta l4proto \. th dport \. numgen random mod 1 : ip6 daddr \. th dport ;/m);
-      t.match(text, /^add rule ip6 kube-proxy lb-internal-1 ip6 saddr != fd00:10:244::\/64 jump mark-for-masquerade$/m);
-      t.match(text, /^add rule ip6 kube-proxy lb-nodeport-1 dnat ip6 to meta l4proto \. th dport \. numgen random mod 1 map @nodeport-endpoints$/m);
-      t.match(text, /^add element ip6 kube-proxy service-endpoints \{ fd00:10:96::10 \. tcp \. 80 \. 0 : fd00:10:244::5 \. 8080 \}$/m);
+      t.match(text, /^add map ip6 kube-proxy service-endpoints-udp \{ typeof ip6 daddr \. udp dport \. numgen random mod 1 : ip6 daddr \. udp dport ;/m);
+      t.match(text, /^add rule ip6 kube-proxy lb-internal-tcp-1 ip6 saddr != fd00:10:244::\/64 jump mark-for-masquerade$/m);
+      t.match(text, /^add rule ip6 kube-proxy lb-nodeport-tcp-1 dnat ip6 to tcp dport \. numgen random mod 1 map @nodeport-endpoints-tcp$/m);
+      t.match(text, /^add element ip6 kube-proxy service-endpoints-tcp \{ fd00:10:96::10 \. 80 \. 0 : fd00:10:244::5 \. 8080 \}$/m);
       t.match(text, /^add element ip6 kube-proxy hairpin-endpoints \{ fd00:10:244::5 \. fd00:10:244::5 \}$/m);
       t.notMatch(text, /chain ip6 kube-proxy endpoint-/, 'no endpoint chain');
     }

@@ -1470,3 +1470,381 @@ t.test('invalid packets and options are refused', async (t) => {
   t.same([empty.verdict, empty.paths.length, empty.paths[0]?.steps.length], ['ACCEPT', 1, 0], 'empty ruleset');
   t.equal(trace(fwd('10.0.0.2', '172.30.0.44', 80)).paths.length, 2, 'tracing does not change the ruleset');
 });
+
+// ---------------------------------------------------------------------------
+// Shared DNAT maps: endpoints as elements keyed by the destination and a numgen index.
+// ---------------------------------------------------------------------------
+
+/**
+ * kube-proxy's layout for service ports without session affinity: `dnat ip to KEY . numgen random mod N
+ * map @…-endpoints`, the hairpin set in the masquerading chain. 10.96.0.30 has no element for index 1:
+ * that lookup misses and the rule after it runs. The *_LISTED texts were printed by nft 1.0.6 after
+ * `nft -f` of the *_INPUT texts in a throwaway network namespace.
+ */
+const DNAT_MAP_INPUT = `add table ip kp
+add chain ip kp nat-prerouting { type nat hook prerouting priority dstnat ; }
+add chain ip kp nat-output { type nat hook output priority -100 ; }
+add chain ip kp nat-postrouting { type nat hook postrouting priority srcnat ; }
+add chain ip kp services
+add chain ip kp mark-for-masquerade
+add chain ip kp masquerading
+add chain ip kp lb-internal-2
+add chain ip kp lb-nodeport-2
+add chain ip kp lb-external-local-2-1
+add map ip kp service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
+add map ip kp service-nodeports { type inet_proto . inet_service : verdict ; }
+add map ip kp service-endpoints { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; comment "endpoints, by index" ; }
+add map ip kp service-local-endpoints { typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+add map ip kp nodeport-endpoints { typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport ; }
+add set ip kp hairpin-endpoints { type ipv4_addr . ipv4_addr ; }
+add rule ip kp nat-prerouting jump services
+add rule ip kp nat-output jump services
+add rule ip kp nat-postrouting jump masquerading
+add rule ip kp services ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip kp services fib daddr type local meta l4proto . th dport vmap @service-nodeports
+add rule ip kp mark-for-masquerade mark set mark or 0x4000
+add rule ip kp masquerading ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade comment "hairpin"
+add rule ip kp masquerading mark and 0x4000 == 0 return
+add rule ip kp masquerading mark set mark xor 0x4000
+add rule ip kp masquerading masquerade fully-random
+add rule ip kp lb-internal-2 ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+add rule ip kp lb-internal-2 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @service-endpoints
+add rule ip kp lb-internal-2 ip daddr 10.96.0.30 meta l4proto tcp dnat to 10.244.9.9:9999 comment "after a miss"
+add rule ip kp lb-nodeport-2 jump mark-for-masquerade
+add rule ip kp lb-nodeport-2 dnat ip to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints
+add rule ip kp lb-external-local-2-1 ip saddr 10.244.0.0/16 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints comment "short-circuit pod traffic"
+add rule ip kp lb-external-local-2-1 fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"
+add rule ip kp lb-external-local-2-1 fib saddr type local dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints comment "short-circuit local traffic"
+add rule ip kp lb-external-local-2-1 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @service-local-endpoints
+add element ip kp service-ips { 10.96.0.10 . tcp . 80 : goto lb-internal-2, 10.96.0.30 . tcp . 80 : goto lb-internal-2, 192.0.2.10 . tcp . 80 : goto lb-external-local-2-1 }
+add element ip kp service-nodeports { tcp . 30080 : goto lb-nodeport-2 }
+add element ip kp service-endpoints { 10.96.0.10 . tcp . 80 . 0 : 10.244.1.1 . 8080, 10.96.0.10 . tcp . 80 . 1 : 10.244.2.2 . 8080, 10.96.0.10 . tcp . 80 . 2 : 10.244.3.3 . 8080 }
+add element ip kp service-endpoints { 10.96.0.30 . tcp . 80 . 0 : 10.244.1.1 . 9090, 10.96.0.30 . tcp . 80 . 2 : 10.244.3.3 . 9090 }
+add element ip kp service-endpoints { 192.0.2.10 . tcp . 80 . 0 : 10.244.1.1 . 8080, 192.0.2.10 . tcp . 80 . 1 : 10.244.2.2 . 8080 }
+add element ip kp service-local-endpoints { 192.0.2.10 . tcp . 80 . 0 : 10.244.1.1 . 8080 }
+add element ip kp nodeport-endpoints { tcp . 30080 . 0 : 10.244.1.1 . 8080, tcp . 30080 . 1 : 10.244.2.2 . 8080 }
+add element ip kp hairpin-endpoints { 10.244.1.1 . 10.244.1.1, 10.244.2.2 . 10.244.2.2, 10.244.3.3 . 10.244.3.3 }
+`;
+
+const DNAT_MAP_LISTED = `table ip kp {
+	map service-ips {
+		type ipv4_addr . inet_proto . inet_service : verdict
+		elements = { 10.96.0.10 . tcp . 80 : goto lb-internal-2,
+			     192.0.2.10 . tcp . 80 : goto lb-external-local-2-1,
+			     10.96.0.30 . tcp . 80 : goto lb-internal-2 }
+	}
+
+	map service-nodeports {
+		type inet_proto . inet_service : verdict
+		elements = { tcp . 30080 : goto lb-nodeport-2 }
+	}
+
+	map service-endpoints {
+		typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport
+		comment "endpoints, by index"
+		elements = { 10.96.0.10 . tcp . 80 . 0 : 10.244.1.1 . 8080,
+			     192.0.2.10 . tcp . 80 . 0 : 10.244.1.1 . 8080,
+			     10.96.0.30 . tcp . 80 . 0 : 10.244.1.1 . 9090,
+			     10.96.0.10 . tcp . 80 . 1 : 10.244.2.2 . 8080,
+			     192.0.2.10 . tcp . 80 . 1 : 10.244.2.2 . 8080,
+			     10.96.0.10 . tcp . 80 . 2 : 10.244.3.3 . 8080,
+			     10.96.0.30 . tcp . 80 . 2 : 10.244.3.3 . 9090 }
+	}
+
+	map service-local-endpoints {
+		typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport
+		elements = { 192.0.2.10 . tcp . 80 . 0 : 10.244.1.1 . 8080 }
+	}
+
+	map nodeport-endpoints {
+		typeof meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport
+		elements = { tcp . 30080 . 0 : 10.244.1.1 . 8080,
+			     tcp . 30080 . 1 : 10.244.2.2 . 8080 }
+	}
+
+	set hairpin-endpoints {
+		type ipv4_addr . ipv4_addr
+		elements = { 10.244.1.1 . 10.244.1.1,
+			     10.244.2.2 . 10.244.2.2,
+			     10.244.3.3 . 10.244.3.3 }
+	}
+
+	chain nat-prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		jump services
+	}
+
+	chain nat-output {
+		type nat hook output priority -100; policy accept;
+		jump services
+	}
+
+	chain nat-postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		jump masquerading
+	}
+
+	chain services {
+		ip daddr . meta l4proto . th dport vmap @service-ips
+		fib daddr type local meta l4proto . th dport vmap @service-nodeports
+	}
+
+	chain mark-for-masquerade {
+		meta mark set meta mark | 0x00004000
+	}
+
+	chain masquerading {
+		ct status dnat ip saddr . ip daddr @hairpin-endpoints jump mark-for-masquerade comment "hairpin"
+		meta mark & 0x00004000 == 0x00000000 return
+		meta mark set meta mark ^ 0x00004000
+		masquerade fully-random
+	}
+
+	chain lb-internal-2 {
+		ip saddr != 10.244.0.0/16 jump mark-for-masquerade
+		dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @service-endpoints
+		ip daddr 10.96.0.30 meta l4proto tcp dnat to 10.244.9.9:9999 comment "after a miss"
+	}
+
+	chain lb-nodeport-2 {
+		jump mark-for-masquerade
+		dnat ip to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints
+	}
+
+	chain lb-external-local-2-1 {
+		ip saddr 10.244.0.0/16 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints comment "short-circuit pod traffic"
+		fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"
+		fib saddr type local dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints comment "short-circuit local traffic"
+		dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 1 map @service-local-endpoints
+	}
+}
+`;
+
+const DNAT_MAP_V6_INPUT = `add table ip6 kp
+add chain ip6 kp nat-prerouting { type nat hook prerouting priority dstnat ; }
+add chain ip6 kp nat-postrouting { type nat hook postrouting priority srcnat ; }
+add chain ip6 kp services
+add chain ip6 kp mark-for-masquerade
+add chain ip6 kp masquerading
+add chain ip6 kp lb-internal-2
+add chain ip6 kp lb-nodeport-2
+add map ip6 kp service-ips { type ipv6_addr . inet_proto . inet_service : verdict ; }
+add map ip6 kp service-nodeports { type inet_proto . inet_service : verdict ; }
+add map ip6 kp service-endpoints { typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . th dport ; }
+add map ip6 kp nodeport-endpoints { typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . th dport ; }
+add set ip6 kp hairpin-endpoints { type ipv6_addr . ipv6_addr ; }
+add rule ip6 kp nat-prerouting jump services
+add rule ip6 kp nat-postrouting jump masquerading
+add rule ip6 kp services ip6 daddr . meta l4proto . th dport vmap @service-ips
+add rule ip6 kp services fib daddr type local meta l4proto . th dport vmap @service-nodeports
+add rule ip6 kp mark-for-masquerade mark set mark or 0x4000
+add rule ip6 kp masquerading ct status dnat ip6 saddr . ip6 daddr @hairpin-endpoints jump mark-for-masquerade
+add rule ip6 kp masquerading mark and 0x4000 == 0 return
+add rule ip6 kp masquerading mark set mark xor 0x4000
+add rule ip6 kp masquerading masquerade fully-random
+add rule ip6 kp lb-internal-2 ip6 saddr != fd00:10:244::/48 jump mark-for-masquerade
+add rule ip6 kp lb-internal-2 dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints
+add rule ip6 kp lb-nodeport-2 jump mark-for-masquerade
+add rule ip6 kp lb-nodeport-2 dnat ip6 to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints
+add element ip6 kp service-ips { fd00:96::10 . tcp . 80 : goto lb-internal-2 }
+add element ip6 kp service-nodeports { tcp . 30080 : goto lb-nodeport-2 }
+add element ip6 kp service-endpoints { fd00:96::10 . tcp . 80 . 0 : fd00:10:244:1::1 . 8080, fd00:96::10 . tcp . 80 . 1 : fd00:10:244:2::2 . 8080 }
+add element ip6 kp nodeport-endpoints { tcp . 30080 . 0 : fd00:10:244:1::1 . 8080, tcp . 30080 . 1 : fd00:10:244:2::2 . 8080 }
+add element ip6 kp hairpin-endpoints { fd00:10:244:1::1 . fd00:10:244:1::1, fd00:10:244:2::2 . fd00:10:244:2::2 }
+`;
+
+const DNAT_MAP_V6_LISTED = `table ip6 kp {
+	map service-ips {
+		type ipv6_addr . inet_proto . inet_service : verdict
+		elements = { fd00:96::10 . tcp . 80 : goto lb-internal-2 }
+	}
+
+	map service-nodeports {
+		type inet_proto . inet_service : verdict
+		elements = { tcp . 30080 : goto lb-nodeport-2 }
+	}
+
+	map service-endpoints {
+		typeof ip6 daddr . meta l4proto . th dport . numgen random mod 1 : ip6 daddr . th dport
+		elements = { fd00:96::10 . tcp . 80 . 0 : fd00:10:244:1::1 . 8080,
+			     fd00:96::10 . tcp . 80 . 1 : fd00:10:244:2::2 . 8080 }
+	}
+
+	map nodeport-endpoints {
+		typeof meta l4proto . th dport . numgen random mod 1 : ip6 daddr . th dport
+		elements = { tcp . 30080 . 0 : fd00:10:244:1::1 . 8080,
+			     tcp . 30080 . 1 : fd00:10:244:2::2 . 8080 }
+	}
+
+	set hairpin-endpoints {
+		type ipv6_addr . ipv6_addr
+		elements = { fd00:10:244:1::1 . fd00:10:244:1::1,
+			     fd00:10:244:2::2 . fd00:10:244:2::2 }
+	}
+
+	chain nat-prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		jump services
+	}
+
+	chain nat-postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		jump masquerading
+	}
+
+	chain services {
+		ip6 daddr . meta l4proto . th dport vmap @service-ips
+		fib daddr type local meta l4proto . th dport vmap @service-nodeports
+	}
+
+	chain mark-for-masquerade {
+		meta mark set meta mark | 0x00004000
+	}
+
+	chain masquerading {
+		ct status dnat ip6 saddr . ip6 daddr @hairpin-endpoints jump mark-for-masquerade
+		meta mark & 0x00004000 == 0x00000000 return
+		meta mark set meta mark ^ 0x00004000
+		masquerade fully-random
+	}
+
+	chain lb-internal-2 {
+		ip6 saddr != fd00:10:244::/48 jump mark-for-masquerade
+		dnat ip6 to ip6 daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints
+	}
+
+	chain lb-nodeport-2 {
+		jump mark-for-masquerade
+		dnat ip6 to meta l4proto . th dport . numgen random mod 2 map @nodeport-endpoints
+	}
+}
+`;
+
+const DNAT_MAP_FORMS = [['nft -f input', parseNftRuleset(DNAT_MAP_INPUT)], ['nft list output', parseNftRuleset(DNAT_MAP_LISTED)]] as const;
+const DNAT_MAP_V6_FORMS = [['nft -f input', parseNftRuleset(DNAT_MAP_V6_INPUT)], ['nft list output', parseNftRuleset(DNAT_MAP_V6_LISTED)]] as const;
+
+/** Each path's endpoint, probability and masquerade, in path order. */
+function pathSummary(r: TraceResult): string[] {
+  return r.paths.map((p) => `${p.dnat === undefined ? '-' : `${p.dnat.address}:${p.dnat.port}`} ${Math.round(p.probability * 1e4) / 1e4} ${p.verdict}${p.masquerade ? ' masq' : ''}`);
+}
+
+t.test('DNAT maps: typeof declarations, data elements and the dnat statement parse in both forms', async (t) => {
+  for (const [form, rs] of DNAT_MAP_FORMS) {
+    const tb = rs.tables.get('ip kp');
+    const eps = tb?.sets.get('service-endpoints');
+    t.same([eps?.isMap, eps?.keyTypes, eps?.dataType, eps?.dataTypes, eps?.comment],
+      [true, ['ipv4_addr', 'inet_proto', 'inet_service', 'integer'], 'ipv4_addr', ['ipv4_addr', 'inet_service'], 'endpoints, by index'], `${form}: typeof key and data`);
+    t.same(eps?.elements.map((e) => `${e.keyText} : ${e.data ?? ''}`).sort(), [
+      '10.96.0.10 . tcp . 80 . 0 : 10.244.1.1 . 8080', '10.96.0.10 . tcp . 80 . 1 : 10.244.2.2 . 8080', '10.96.0.10 . tcp . 80 . 2 : 10.244.3.3 . 8080',
+      '10.96.0.30 . tcp . 80 . 0 : 10.244.1.1 . 9090', '10.96.0.30 . tcp . 80 . 2 : 10.244.3.3 . 9090',
+      '192.0.2.10 . tcp . 80 . 0 : 10.244.1.1 . 8080', '192.0.2.10 . tcp . 80 . 1 : 10.244.2.2 . 8080',
+    ], `${form}: elements with their data`);
+    t.same(tb?.sets.get('nodeport-endpoints')?.keyTypes, ['inet_proto', 'inet_service', 'integer'], `${form}: NodePort key`);
+    const rule = tb?.chains.get('lb-internal-2')?.rules[1];
+    t.equal(rule?.raw, 'dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 3 map @service-endpoints', `${form}: rule text`);
+    t.same(rule?.stmts.map((s) => s.k), ['nat-map'], `${form}: a NAT map lookup, not an unmodelled statement`);
+    const shortCircuit = tb?.chains.get('lb-external-local-2-1')?.rules[0];
+    t.same([shortCircuit?.stmts.map((s) => s.k), shortCircuit?.comment], [['match', 'nat-map'], 'short-circuit pod traffic'], `${form}: a match, then the dnat, then a comment`);
+  }
+});
+
+t.test('DNAT map hit: one path per numgen value, each with its probability and endpoint', async (t) => {
+  const three = ['10.244.1.1:8080 0.3333 ACCEPT', '10.244.2.2:8080 0.3333 ACCEPT', '10.244.3.3:8080 0.3333 ACCEPT'];
+  for (const [form, rs] of DNAT_MAP_FORMS) {
+    const r = trace(fwd('10.244.9.9', '10.96.0.10', 80), rs);
+    t.same(pathSummary(r), three, `${form}: ClusterIP, mod 3`);
+    t.ok(close(totalProbability(r), 1), `${form}: probabilities sum to 1`);
+    const step = pathTo(r, '10.244.2.2').steps.find((s) => s.chain === 'lb-internal-2');
+    t.same([step?.action, step?.notes], ['dnat to 10.244.2.2:8080', [
+      'numgen random mod 3 → 1 (probability 1/3)', '@service-endpoints: 10.96.0.10 . tcp . 80 . 1 → 10.244.2.2 . 8080',
+    ]], `${form}: the step shows the index and the element`);
+    t.notOk(pathTo(r, '10.244.2.2').steps.some((s) => s.chain === 'nat-output' || (s.chain === 'nat-prerouting' && s.action.startsWith('dnat'))),
+      `${form}: the DNAT is final for the hook`);
+
+    t.same(pathSummary(trace(fwd(EXTERNAL, NODE_IP, 30080), rs)), ['10.244.1.1:8080 0.5 ACCEPT masq', '10.244.2.2:8080 0.5 ACCEPT masq'],
+      `${form}: NodePort, key without the destination, masqueraded`);
+    t.same(pathSummary(trace(fwd(EXTERNAL, '192.0.2.10', 80), rs)), ['10.244.1.1:8080 1 ACCEPT'],
+      `${form}: eTP=Local from outside: the matches before the short-circuit dnats fail, no fork there, only the local endpoint`);
+    t.same(pathSummary(trace(fwd('10.244.9.9', '192.0.2.10', 80), rs)), ['10.244.1.1:8080 0.5 ACCEPT', '10.244.2.2:8080 0.5 ACCEPT'],
+      `${form}: eTP=Local from a pod: "ip saddr … dnat … map" short-circuits to every endpoint`);
+    t.same(pathSummary(trace(local('192.0.2.10', 80), rs)), ['10.244.1.1:8080 0.5 ACCEPT masq', '10.244.2.2:8080 0.5 ACCEPT masq'],
+      `${form}: eTP=Local from the host: "fib saddr type local dnat … map", masqueraded`);
+  }
+  const project = (r: TraceResult): unknown => r.paths.map((p) => [p.probability, p.dnat, p.masquerade, p.steps.map((s) => `${s.chain} ${s.action} ${(s.notes ?? []).join(' | ')}`)]);
+  for (const packet of [fwd('10.244.9.9', '10.96.0.10', 80), fwd('10.244.1.1', '10.96.0.30', 80), fwd(EXTERNAL, NODE_IP, 30080), local('192.0.2.10', 80)]) {
+    t.same(project(trace(packet, DNAT_MAP_FORMS[1][1])), project(trace(packet, DNAT_MAP_FORMS[0][1])), `both forms trace ${packet.dst}:${packet.dport} identically`);
+  }
+});
+
+t.test('DNAT map miss: the rule does not match and evaluation goes on with the next rule', async (t) => {
+  for (const [form, rs] of DNAT_MAP_FORMS) {
+    const r = trace(fwd('10.244.9.9', '10.96.0.30', 80), rs);
+    t.same(pathSummary(r), ['10.244.1.1:9090 0.3333 ACCEPT', '10.244.9.9:9999 0.3333 ACCEPT', '10.244.3.3:9090 0.3333 ACCEPT'],
+      `${form}: index 1 has no element: that third goes to the next rule's DNAT`);
+    const miss = pathTo(r, '10.244.9.9').steps.filter((s) => s.chain === 'lb-internal-2');
+    t.same(miss.map((s) => [s.action, s.comment, s.notes]), [
+      ['no match', undefined, ['numgen random mod 3 → 1 (probability 1/3)', '@service-endpoints: no element for 10.96.0.30 . tcp . 80 . 1, no match']],
+      ['dnat to 10.244.9.9:9999', 'after a miss', undefined],
+    ], `${form}: the miss is recorded, then the next rule DNATs`);
+    const other = trace(fwd('10.244.9.9', '10.96.0.99', 80), rs);
+    t.same(pathSummary(other), ['- 1 ACCEPT'], `${form}: a destination no map knows is untouched`);
+  }
+  const inline = rules(`table ip t {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		dnat ip to ip daddr . numgen random mod 2 map { 10.0.0.1 . 0 : 10.1.0.1 . 8080, 10.0.0.2 . 1 : 10.1.0.2 }
+		drop
+	}
+}
+`);
+  t.same(pathSummary(traceNftPacket(inline, fwd('1.1.1.1', '10.0.0.1', 80), OPTS)), ['10.1.0.1:8080 0.5 ACCEPT', '- 0.5 DROP'],
+    'an anonymous map: the miss falls through to drop');
+  t.same(pathSummary(traceNftPacket(inline, fwd('1.1.1.1', '10.0.0.2', 80), OPTS)), ['- 0.5 DROP', '10.1.0.2:80 0.5 ACCEPT'],
+    'data without a port keeps the destination port');
+});
+
+t.test('hairpin: ct status dnat and the post-DNAT addresses in @hairpin-endpoints', async (t) => {
+  for (const [form, rs] of DNAT_MAP_FORMS) {
+    const self = trace(fwd('10.244.1.1', '10.96.0.10', 80), rs);
+    t.same(pathSummary(self), ['10.244.1.1:8080 0.3333 ACCEPT masq', '10.244.2.2:8080 0.3333 ACCEPT', '10.244.3.3:8080 0.3333 ACCEPT'],
+      `${form}: masqueraded only on the path back to itself`);
+    const hairpin = pathTo(self, '10.244.1.1').steps.find((s) => s.chain === 'masquerading' && s.comment === 'hairpin');
+    t.equal(hairpin?.action, 'jump mark-for-masquerade', `${form}: the hairpin rule marks the packet`);
+    t.notOk(pathTo(self, '10.244.2.2').steps.some((s) => s.comment === 'hairpin'), `${form}: not on the other paths`);
+    const direct = trace(fwd('10.244.1.1', '10.244.1.1', 8080), rs);
+    t.same(pathSummary(direct), ['- 1 ACCEPT'], `${form}: the same addresses without a DNAT: ct status dnat is false, no masquerade`);
+  }
+});
+
+t.test('DNAT maps and hairpin in IPv6, both forms', async (t) => {
+  for (const [form, rs] of DNAT_MAP_V6_FORMS) {
+    t.same(pathSummary(trace(fwd('fd00:10:244:9::9', 'fd00:96::10', 80), rs)),
+      ['fd00:10:244:1::1:8080 0.5 ACCEPT', 'fd00:10:244:2::2:8080 0.5 ACCEPT'], `${form}: pod to ClusterIP`);
+    const self = trace(fwd('fd00:10:244:2::2', 'fd00:96::10', 80), rs);
+    t.same(pathSummary(self), ['fd00:10:244:1::1:8080 0.5 ACCEPT', 'fd00:10:244:2::2:8080 0.5 ACCEPT masq'], `${form}: hairpin`);
+    t.equal(pathTo(self, 'fd00:10:244:2::2').steps.find((s) => s.chain === 'lb-internal-2')?.action, 'dnat to [fd00:10:244:2::2]:8080',
+      `${form}: IPv6 endpoint in brackets`);
+    t.same(pathSummary(trace(fwd('2600:5200::1', '2001:db8::1', 30080), rs)),
+      ['fd00:10:244:1::1:8080 0.5 ACCEPT masq', 'fd00:10:244:2::2:8080 0.5 ACCEPT masq'], `${form}: NodePort`);
+    t.same(pathSummary(trace(fwd('fd00:10:244:1::1', 'fd00:10:244:1::1', 8080), rs)), ['- 1 ACCEPT'], `${form}: no DNAT, no hairpin`);
+    t.same(trace(fwd('10.244.9.9', '10.96.0.10', 80), rs).endpoints, [], `${form}: IPv4 packets do not see the ip6 table`);
+  }
+});
+
+t.test('DNAT maps: what nft would refuse is a parse error', async (t) => {
+  const head = `add table ip t
+add chain ip t c { type nat hook prerouting priority dstnat ; }
+add map ip t m { typeof ip daddr . numgen random mod 1 : ip daddr . th dport ; }
+add map ip t v { type ipv4_addr . integer : verdict ; }
+add set ip t s { type ipv4_addr . integer ; }
+`;
+  t.doesNotThrow(() => parseNftRuleset(`${head}add rule ip t c dnat ip to ip daddr . numgen random mod 2 map @m\n`), 'the valid one parses');
+  t.match(parseError(`${head}add element ip t m { 10.0.0.1 . 0 : 10.244.1.300 . 80 }\n`).message, /line 6: invalid IP address "10.244.1.300"/);
+  t.match(parseError(`${head}add element ip t m { 10.0.0.1 . 0 : 10.244.1.3 . 80000 }\n`).message, /line 6: port out of range "80000"/);
+  t.match(parseError(`${head}add element ip t m { 10.0.0.1 . 0 : 10.244.1.3 }\n`).message, /line 6: data "10.244.1.3" has 1 component\(s\), the map's data type has 2/);
+  t.match(parseError(`${head}add element ip t m { 10.0.0.1 . 0 : fd00::1 . 80 }\n`).message, /line 6: "fd00::1" is not an IPv4 address/);
+  t.match(parseError(`${head}add rule ip t c dnat ip to ip daddr . numgen random mod 2 map @v\n`).message, /line 6: @v is not a data map; dnat needs one/);
+  t.match(parseError(`${head}add rule ip t c dnat ip to ip daddr . numgen random mod 2 map @s\n`).message, /line 6: @s is not a data map/);
+  t.match(parseError(`${head}add rule ip t c dnat ip to ip daddr map @m\n`).message, /line 6: @m has 2 key component\(s\), the expression has 1/);
+  t.match(parseError(`${head}add rule ip t c dnat ip to ip daddr . numgen random mod 2 map @nope\n`).message, /line 6: set @nope does not exist/);
+});

@@ -79,14 +79,18 @@ export function fixedSets(cfg: NftRenderConfig): (SetObj | MapObj)[] {
     { kind: 'map', name: N.SERVICE_IPS_MAP, type: `${a} . inet_proto . inet_service : verdict`, comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic' },
     { kind: 'map', name: N.SERVICE_NODEPORTS_MAP, type: 'inet_proto . inet_service : verdict', comment: 'NodePort traffic' },
   ];
-  if (sharedLayout(cfg)) out.push(
-    // The shared load balancing (lb-chains.ts): endpoints by destination and index.
-    { kind: 'map', name: N.SERVICE_ENDPOINTS_MAP, typeOf: `${x} daddr . meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'endpoints of ClusterIPs, external IPs and LoadBalancer IPs, by index' },
-    { kind: 'map', name: N.SERVICE_LOCAL_ENDPOINTS_MAP, typeOf: `${x} daddr . meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'local endpoints of external IPs and LoadBalancer IPs with externalTrafficPolicy Local' },
-    { kind: 'map', name: N.NODEPORT_ENDPOINTS_MAP, typeOf: `meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'endpoints of NodePorts, by index' },
-    { kind: 'map', name: N.NODEPORT_LOCAL_ENDPOINTS_MAP, typeOf: `meta l4proto . th dport . numgen random mod 1 : ${x} daddr . th dport`, comment: 'local endpoints of NodePorts with externalTrafficPolicy Local' },
-    { kind: 'set', name: N.HAIRPIN_SET, type: `${a} . ${a}`, comment: 'endpoint addresses, to masquerade an endpoint reaching itself through a service' },
-  );
+  if (sharedLayout(cfg)) {
+    // The shared load balancing (lb-chains.ts): endpoints by destination and index, one map per protocol.
+    for (const p of N.LB_PROTOCOLS) {
+      for (const local of [false, true]) {
+        const what = local ? 'local endpoints' : 'endpoints';
+        out.push({ kind: 'map', name: N.endpointsMap('service', local, p), typeOf: `${x} daddr . ${p} dport . numgen random mod 1 : ${x} daddr . ${p} dport`, comment: `${p} service ${what} by index` });
+        out.push({ kind: 'map', name: N.endpointsMap('nodeport', local, p), typeOf: `${p} dport . numgen random mod 1 : ${x} daddr . ${p} dport`, comment: `${p} NodePort ${what} by index` });
+      }
+    }
+    out.push({ kind: 'set', name: N.HAIRPIN_SET, type: `${a} . ${a}`, comment: 'endpoints reaching themselves through a service' });
+  }
+
   if (!nodePortsMatchAll(cfg)) out.splice(1, 0, { kind: 'set', name: N.NODEPORT_IPS_SET, type: a, comment: 'IPs that accept NodePort traffic' });
   return out;
 }

@@ -10,8 +10,8 @@
  *
  * Service ports without session affinity use this project's shared
  * load-balancing chains instead of per-service and per-endpoint chains:
- * `lb-internal-N`, `lb-external-N`, `lb-nodeport-N`, `lb-external-local-C-L`
- * and `lb-nodeport-local-C-L` (see lb-chains.ts).
+ * `lb-internal-P-N`, `lb-external-P-N`, `lb-nodeport-P-N`,
+ * `lb-external-local-P-C-L` and `lb-nodeport-local-P-C-L` (see lb-chains.ts).
  */
 import { createHash } from 'node:crypto';
 import type { ServicePort } from '../../agent/model/types.js';
@@ -54,11 +54,13 @@ export const MARK_MASQ_CHAIN = 'mark-for-masquerade';
 export const MASQUERADING_CHAIN = 'masquerading';
 
 // Shared load balancing (this project's layout for service ports without session affinity; see lb-chains.ts).
-export const SERVICE_ENDPOINTS_MAP = 'service-endpoints';
-export const SERVICE_LOCAL_ENDPOINTS_MAP = 'service-local-endpoints';
-export const NODEPORT_ENDPOINTS_MAP = 'nodeport-endpoints';
-export const NODEPORT_LOCAL_ENDPOINTS_MAP = 'nodeport-local-endpoints';
 export const HAIRPIN_SET = 'hairpin-endpoints';
+export const LB_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+
+/** The DNAT map of one protocol's endpoints: `service-endpoints-tcp`, `nodeport-local-endpoints-udp`, ... */
+export function endpointsMap(kind: 'service' | 'nodeport', local: boolean, proto: string): string {
+  return `${kind}${local ? '-local' : ''}-endpoints-${proto}`;
+}
 
 /** knftables.NameLengthMax minus the longest prefix: the longest name base. */
 const NAME_BASE_MAX = 256 - 16;

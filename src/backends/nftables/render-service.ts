@@ -10,8 +10,9 @@
  *   reject-chain` when the service has no endpoint at all, `drop` when only a
  *   Local policy has none on this node).
  * - Without session affinity (most ports): its endpoints as elements of the
- *   shared DNAT maps (`service-endpoints`, `nodeport-endpoints`, and their
- *   `-local-` twins under externalTrafficPolicy Local), its endpoint
+ *   shared DNAT maps of its protocol (`service-endpoints-tcp`,
+ *   `nodeport-endpoints-tcp`, and their `-local-` twins under
+ *   externalTrafficPolicy Local), its endpoint
  *   addresses in `hairpin-endpoints`, and the shared `lb-…` chains it sends
  *   traffic to (lb-chains.ts). No chain of its own but `firewall-`.
  * - With session affinity ClientIP: upstream's nftables layout, rule for rule
@@ -41,20 +42,17 @@ import {
   CLUSTER_IPS_SET,
   endpointChain,
   FIREWALL_IPS_MAP,
+  endpointsMap,
   HAIRPIN_SET,
   MARK_MASQ_CHAIN,
   NO_ENDPOINT_NODEPORTS_MAP,
   NO_ENDPOINT_SERVICES_MAP,
-  NODEPORT_ENDPOINTS_MAP,
-  NODEPORT_LOCAL_ENDPOINTS_MAP,
   REJECT_CHAIN,
-  SERVICE_ENDPOINTS_MAP,
   SERVICE_IPS_MAP,
-  SERVICE_LOCAL_ENDPOINTS_MAP,
   SERVICE_NODEPORTS_MAP,
   servicePortChains,
 } from './names.js';
-import { lbChain, lbChainName } from './lb-chains.js';
+import { lbChain } from './lb-chains.js';
 import type { LbTarget } from './lb-chains.js';
 
 export interface RuleSpec {
@@ -152,32 +150,37 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   // session affinity, the shared load-balancing chains (lb-chains.ts) for the others.
   const compact = sharedLayout(cfg) && sp.sessionAffinity !== 'ClientIP';
   const internalEps = iLocal ? sel.localEndpoints : sel.clusterEndpoints;
-  const lbName = (t: LbTarget): string => (eLocal && t !== 'internal' ? lbChainName(t, sel.clusterEndpoints.length, sel.localEndpoints.length) : lbChainName(t, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length));
-  const internalTarget = compact ? lbName('internal') : internalChain;
-  const externalTarget = compact ? lbName('external') : names.external;
-  const nodePortTarget = compact ? lbName('nodeport') : names.external;
+  const lbOf = (t: LbTarget): ChainSpec =>
+    eLocal && t !== 'internal'
+      ? lbChain(cfg, podCIDR, t, proto, sel.clusterEndpoints.length, sel.localEndpoints.length)
+      : lbChain(cfg, podCIDR, t, proto, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length);
+  const internalTarget = compact ? lbOf('internal').name : internalChain;
+  const externalTarget = compact ? lbOf('external').name : names.external;
+  const nodePortTarget = compact ? lbOf('nodeport').name : names.external;
+  // The shared chains do not name the service: its dispatch elements do (upstream's chain names do it otherwise).
+  const dispatchComment = compact ? name : undefined;
 
   // ClusterIP.
   el(CLUSTER_IPS_SET, [sp.clusterIP]);
-  if (hasInternalEndpoints) el(SERVICE_IPS_MAP, [sp.clusterIP, proto, port], [`goto ${internalTarget}`]);
+  if (hasInternalEndpoints) el(SERVICE_IPS_MAP, [sp.clusterIP, proto, port], [`goto ${internalTarget}`], dispatchComment);
   else el(NO_ENDPOINT_SERVICES_MAP, [sp.clusterIP, proto, port], [internalFilterVerdict], name);
 
   // External IPs.
   for (const ip of sp.externalIPs) {
-    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${externalTarget}`]);
+    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${externalTarget}`], dispatchComment);
     if (!hasExternalEndpoints) el(NO_ENDPOINT_SERVICES_MAP, [ip, proto, port], [externalFilterVerdict], name);
   }
 
   // LoadBalancer IPs (through the firewall first when source ranges are set).
   for (const ip of sp.loadBalancerIPs) {
-    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${externalTarget}`]);
+    if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${externalTarget}`], dispatchComment);
     if (usesFirewallChain) el(FIREWALL_IPS_MAP, [ip, proto, port], [`goto ${names.firewall}`]);
   }
   if (!hasExternalEndpoints) for (const ip of sp.loadBalancerIPs) el(NO_ENDPOINT_SERVICES_MAP, [ip, proto, port], [externalFilterVerdict], name);
 
   // NodePort (not subject to loadBalancerSourceRanges, as upstream).
   if (sp.nodePort !== 0) {
-    if (hasEndpoints) el(SERVICE_NODEPORTS_MAP, [proto, String(sp.nodePort)], [`goto ${nodePortTarget}`]);
+    if (hasEndpoints) el(SERVICE_NODEPORTS_MAP, [proto, String(sp.nodePort)], [`goto ${nodePortTarget}`], dispatchComment);
     if (!hasExternalEndpoints) el(NO_ENDPOINT_NODEPORTS_MAP, [proto, String(sp.nodePort)], [externalFilterVerdict], name);
   }
 
@@ -188,22 +191,24 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     };
     const shared = new Map<string, ChainSpec>();
     const useChain = (t: LbTarget): void => {
-      const c = eLocal && t !== 'internal' ? lbChain(cfg, podCIDR, t, sel.clusterEndpoints.length, sel.localEndpoints.length) : lbChain(cfg, podCIDR, t, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length);
+      const c = lbOf(t);
       shared.set(c.name, c);
     };
+    const svcMap = endpointsMap('service', false, proto);
+    const npMap = endpointsMap('nodeport', false, proto);
     if (hasInternalEndpoints) {
-      endpointEls(SERVICE_ENDPOINTS_MAP, [sp.clusterIP, proto, port], internalEps);
+      endpointEls(svcMap, [sp.clusterIP, port], internalEps);
       useChain('internal');
     }
     if (hasEndpoints) {
       for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs]) {
-        endpointEls(SERVICE_ENDPOINTS_MAP, [ip, proto, port], sel.clusterEndpoints);
-        if (eLocal) endpointEls(SERVICE_LOCAL_ENDPOINTS_MAP, [ip, proto, port], sel.localEndpoints);
+        endpointEls(svcMap, [ip, port], sel.clusterEndpoints);
+        if (eLocal) endpointEls(endpointsMap('service', true, proto), [ip, port], sel.localEndpoints);
       }
       if (sp.externalIPs.length + sp.loadBalancerIPs.length > 0) useChain('external');
       if (sp.nodePort !== 0) {
-        endpointEls(NODEPORT_ENDPOINTS_MAP, [proto, String(sp.nodePort)], sel.clusterEndpoints);
-        if (eLocal) endpointEls(NODEPORT_LOCAL_ENDPOINTS_MAP, [proto, String(sp.nodePort)], sel.localEndpoints);
+        endpointEls(npMap, [String(sp.nodePort)], sel.clusterEndpoints);
+        if (eLocal) endpointEls(endpointsMap('nodeport', true, proto), [String(sp.nodePort)], sel.localEndpoints);
         useChain('nodeport');
       }
     }

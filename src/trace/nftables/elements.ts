@@ -85,13 +85,32 @@ function parseKeyParts(cur: Cursor): string[] {
   return parts;
 }
 
+/** Checks a map element's data against the map's data types (a typo in a DNAT target is a parse error, as for keys). */
+function checkData(parts: string[], dataTypes: readonly ValueType[], line: number): void {
+  if (dataTypes.length === 0) return;
+  if (parts.length !== dataTypes.length) {
+    throw new NftSyntaxError(line, `data "${parts.join(' . ')}" has ${parts.length} component(s), the map's data type has ${dataTypes.length}`);
+  }
+  try {
+    // Datatypes the tracer does not model (ether_addr, …) are not checked: guessing would refuse valid data.
+    parts.forEach((p, i) => {
+      const type = dataTypes[i] ?? 'unknown';
+      if (type !== 'unknown') compileLiteral(type, p);
+    });
+  } catch (err) {
+    throw new NftSyntaxError(line, (err as Error).message);
+  }
+}
+
 const ELEMENT_OPTIONS = new Set(['timeout', 'expires', 'comment', 'counter', 'packets', 'bytes']);
 
 /**
  * Parses `{ elem, elem, … }` (at least one element, a trailing comma allowed) at the cursor. `keyTypes` type the key components; `value` says what
- * follows a `:` (a verdict, data, or nothing for sets). Newlines inside the braces are ignored.
+ * follows a `:` (a verdict, data, or nothing for sets); `dataTypes`, when known, type the data's components. Newlines inside the braces are ignored.
  */
-export function parseElements(cur: Cursor, keyTypes: ValueType[], value: 'verdict' | 'data' | 'none'): NftElement[] {
+export function parseElements(
+  cur: Cursor, keyTypes: ValueType[], value: 'verdict' | 'data' | 'none', dataTypes: readonly ValueType[] = [],
+): NftElement[] {
   expectPunct(cur, '{');
   const elements: NftElement[] = [];
   for (;;) {
@@ -132,7 +151,11 @@ export function parseElements(cur: Cursor, keyTypes: ValueType[], value: 'verdic
         if (v === null) fail(cur, `expected a verdict${describeNext(cur)}`);
         element.verdict = v;
       } else {
-        element.data = parseKeyParts(cur).join(' . ');
+        const dataLine = cur.line();
+        const data = parseKeyParts(cur);
+        checkData(data, dataTypes, dataLine);
+        element.data = data.join(' . ');
+        element.dataParts = data;
       }
     } else if (value !== 'none') {
       fail(cur, `map element "${element.keyText}" has no value`);

@@ -9,9 +9,9 @@
  * says so. `numgen` values are not known either: the evaluation stops with a
  * `fork` outcome and the walker retries the rule once per value.
  */
-import type { Expr, Hook, NftElement, NftRule, NftSet, NftTable, NumgenExpr, Stmt, VerdictSpec } from './ruleset.js';
-import { formatTyped, formatVal, type Val } from './values.js';
-import { isLocalAddress, type IpAddress } from '../iptables/values.js';
+import type { Expr, Hook, MapRef, NftElement, NftRule, NftSet, NftTable, NumgenExpr, Stmt, VerdictSpec } from './ruleset.js';
+import { formatTyped, formatVal, natPort, type Val } from './values.js';
+import { isLocalAddress, parseIp, type IpAddress } from '../iptables/values.js';
 import type { Protocol } from '../iptables/matchers.js';
 import { typesOf } from './expressions.js';
 
@@ -48,6 +48,21 @@ export interface EvalContext {
 }
 
 export type NatStmt = Extract<Stmt, { k: 'nat' }>;
+type NatMapStmt = Extract<Stmt, { k: 'nat-map' }>;
+
+/** The NAT target an element of a data map names: `address [. port]`; an Error message when it names none. */
+function natTarget(el: NftElement): { address: string; port?: number } | string {
+  const [addr, port, ...rest] = el.dataParts ?? [];
+  if (addr === undefined || rest.length > 0) return `"${el.data ?? ''}" is not "address . port"`;
+  // An interval map's data may be a range or a prefix; nf_nat picks from it, the tracer takes its first address.
+  const address = addr.split(/[-/]/)[0] ?? addr;
+  try {
+    parseIp(address);
+    return port === undefined ? { address } : { address, port: natPort(port) };
+  } catch (err) {
+    return `"${el.data ?? ''}": ${(err as Error).message}`;
+  }
+}
 
 export type RuleOutcome =
   | { k: 'fork'; numgen: NumgenExpr }
@@ -85,6 +100,8 @@ class RuleEvaluator {
   mark: number;
   ctmark: number;
   readonly adds: { set: string; key: Val[] }[] = [];
+  /** Comment of the map element a vmap or NAT map lookup found. */
+  private elementComment: string | undefined;
 
   constructor(private readonly p: NftPacketState, private readonly ctx: EvalContext) {
     this.mark = p.mark;
@@ -197,12 +214,11 @@ class RuleEvaluator {
   /** Runs the statements; returns the outcome (or throws NeedFork). */
   run(rule: NftRule): Extract<RuleOutcome, { k: 'done' }> {
     const actions: string[] = [];
-    let elementComment: string | undefined;
     const done = (matched: boolean, verdict: VerdictSpec | null, nat: NatStmt | null): Extract<RuleOutcome, { k: 'done' }> => {
       const out: Extract<RuleOutcome, { k: 'done' }> = {
         k: 'done', matched, notes: this.notes, actions, verdict, nat, mark: this.mark, ctmark: this.ctmark, setAdds: this.adds,
       };
-      if (elementComment !== undefined) out.elementComment = elementComment;
+      if (this.elementComment !== undefined) out.elementComment = this.elementComment;
       return out;
     };
     for (const s of rule.stmts) {
@@ -230,15 +246,14 @@ class RuleEvaluator {
             this.notes.push(`${s.text}: ${vals.unknown}, assumed no match`);
             return done(false, null, null);
           }
-          const elements = s.map.k === 'inline' ? s.map.elements : this.set(s.map.name).elements;
-          const el = this.findElement(elements, vals);
+          const el = this.findElement(this.mapElements(s.map), vals);
           if (el?.verdict === undefined) return done(false, null, null);
           const types = typesOf(s.lhs);
           const key = vals.map((v, i) => formatTyped(types[i] ?? 'unknown', v)).join(' . ');
           if (s.map.k === 'set' || s.lhs.k !== 'numgen') {
             this.notes.push(`${s.map.k === 'set' ? `@${s.map.name}` : 'vmap'}: ${key} → ${el.verdict.text}`);
           }
-          if (el.comment !== undefined) elementComment = el.comment;
+          if (el.comment !== undefined) this.elementComment = el.comment;
           return this.verdict(el.verdict, actions, done);
         }
         case 'verdict':
@@ -246,6 +261,12 @@ class RuleEvaluator {
         case 'nat':
           actions.push(s.text);
           return done(true, null, s);
+        case 'nat-map': {
+          const nat = this.natMap(s);
+          if (nat === null) return done(false, null, null);
+          actions.push(s.text);
+          return done(true, null, nat);
+        }
         case 'set-meta': {
           const v = this.eval(s.value);
           if (!Array.isArray(v) || v[0]?.t !== 'num') {
@@ -277,6 +298,43 @@ class RuleEvaluator {
       }
     }
     return done(true, null, null);
+  }
+
+  private mapElements(map: MapRef): readonly NftElement[] {
+    return map.k === 'inline' ? map.elements : this.set(map.name).elements;
+  }
+
+  /**
+   * `dnat to KEY map @m`: the NAT the element for the key names, or null when the rule does not match
+   * (the key cannot be computed, or is not in the map: the lookup breaks the rule, as NFT_BREAK does).
+   */
+  private natMap(s: NatMapStmt): NatStmt | null {
+    const vals = this.eval(s.key);
+    if ('absent' in vals) return null;
+    const where = s.map.k === 'set' ? `@${s.map.name}` : 'map';
+    if ('unknown' in vals) {
+      this.notes.push(`${s.text}: ${vals.unknown}, assumed no match`);
+      return null;
+    }
+    const types = typesOf(s.key);
+    const key = vals.map((v, i) => formatTyped(types[i] ?? 'unknown', v)).join(' . ');
+    const el = this.findElement(this.mapElements(s.map), vals);
+    if (el === undefined) {
+      this.notes.push(`${where}: no element for ${key}, no match`);
+      return null;
+    }
+    const found = natTarget(el);
+    // Typed maps cannot hold the other family's addresses; an anonymous map's data is not typed.
+    const target = typeof found !== 'string' && parseIp(found.address).kind() !== this.p.family ? `"${el.data ?? ''}" is not an ${this.p.family} address` : found;
+    if (typeof target === 'string') {
+      this.notes.push(`${where}: ${key} → ${target}, assumed no match`);
+      return null;
+    }
+    this.notes.push(`${where}: ${key} → ${el.data ?? ''}`);
+    if (el.comment !== undefined) this.elementComment = el.comment;
+    const nat: NatStmt = { k: 'nat', nat: s.nat, address: target.address, text: s.text };
+    if (target.port !== undefined) nat.port = target.port;
+    return nat;
   }
 
   private verdict(

@@ -554,7 +554,12 @@ class Parser {
     if (this.cur.word() === ':') {
       if (!set.isMap) fail(this.cur, `set ${set.name} cannot have a data type; use a map`);
       this.cur.next();
-      set.dataType = datatypeFromName(expectName(this.cur, 'a data type'));
+      const data = [datatypeFromName(expectName(this.cur, 'a data type'))];
+      while (this.cur.word() === '.') {
+        this.cur.next();
+        data.push(datatypeFromName(expectName(this.cur, 'a data type')));
+      }
+      this.setData(set, data);
     } else if (set.isMap) {
       fail(this.cur, `map ${set.name} needs "type KEY : DATA"`);
     }
@@ -572,14 +577,21 @@ class Parser {
       } else {
         const data = parseExpr(this.cur);
         if (data === null) fail(this.cur, `unsupported typeof data expression${describeNext(this.cur)}`);
-        set.dataType = typesOf(data)[0] ?? 'unknown';
+        this.setData(set, typesOf(data));
       }
     }
   }
 
+  /** Records a data map's data types (`ip daddr . th dport` → ipv4_addr, inet_service). */
+  private setData(set: NftSet, types: ValueType[]): void {
+    set.dataType = types[0] ?? 'unknown';
+    if (set.dataType === 'verdict') return;
+    set.dataTypes = types;
+  }
+
   private addElements(set: NftSet, verb: 'add' | 'delete' | 'destroy'): void {
     const value = verb !== 'add' ? 'none' : !set.isMap ? 'none' : set.dataType === 'verdict' ? 'verdict' : 'data';
-    const elements = parseElements(this.cur, set.keyTypes, value);
+    const elements = parseElements(this.cur, set.keyTypes, value, value === 'data' ? set.dataTypes : []);
     for (const e of elements) {
       const i = set.elements.findIndex((x) => x.keyText === e.keyText);
       if (verb === 'add') {

@@ -6,7 +6,7 @@
  * comment). Expressions the tracer does not model become `unknown` statements.
  */
 import type { Cursor } from './tokenize.js';
-import type { Expr, NftElement, Rhs, Stmt } from './ruleset.js';
+import type { Expr, MapRef, NftElement, Rhs, Stmt } from './ruleset.js';
 import { describeNext, expectName, fail, NftSyntaxError, parseElements, parseVerdict, sourceText } from './elements.js';
 import { parseExpr, parseValueExpr, typesOf } from './expressions.js';
 import { compileLiteral, compileMaskedFlags, compileOrdering, type ValueType } from './values.js';
@@ -137,13 +137,45 @@ function parseAfterExpr(cur: Cursor, lhs: Expr, from: number): Stmt {
   return { k: 'match', lhs, op: op === '!=' ? '!=' : '==', rhs, text: sourceText(cur, from) };
 }
 
-/** `[ip|ip6] to ADDR[:PORT]` after dnat/snat; `to :PORT` after redirect/masquerade. */
+/** NAT flags (`fully-random`, `persistent`, …), which do not change where the packet goes. */
+function skipNatFlags(cur: Cursor): void {
+  while (['random', 'fully-random', 'persistent'].includes(cur.word() ?? '')) {
+    cur.next();
+    while (cur.isPunct(',')) {
+      cur.next();
+      cur.next();
+    }
+  }
+}
+
+/**
+ * `KEY map @m` / `KEY map { … }` after `dnat|snat [ip|ip6] to`, or null (cursor unchanged) when the
+ * target is not a map lookup (`to 10.0.0.1:80`).
+ */
+function parseNatMap(cur: Cursor, kind: 'dnat' | 'snat', from: number): Stmt | null {
+  const at = cur.pos;
+  const key = parseExpr(cur);
+  if (key === null || cur.word() !== 'map') {
+    cur.pos = at;
+    return null;
+  }
+  cur.next();
+  const map: MapRef = cur.isPunct('{') ? { k: 'inline', elements: parseElements(cur, typesOf(key), 'data') } : { k: 'set', name: parseSetName(cur) };
+  skipNatFlags(cur);
+  return { k: 'nat-map', nat: kind, key, map, text: sourceText(cur, from) };
+}
+
+/** `[ip|ip6] to ADDR[:PORT]` or `[ip|ip6] to KEY map @m` after dnat/snat; `to :PORT` after redirect/masquerade. */
 function parseNat(cur: Cursor, kind: 'dnat' | 'snat' | 'masquerade' | 'redirect', from: number): Stmt {
   let address: string | undefined;
   let port: number | undefined;
   if (cur.word() === 'ip' || cur.word() === 'ip6') cur.next();
+  // nft before 1.0 wrote a map's address . port data as `dnat ip addr . port to …`.
+  if (cur.word() === 'addr' && cur.word(1) === '.' && cur.word(2) === 'port') cur.pos += 3;
   if (cur.word() === 'to') {
     cur.next();
+    const mapped = kind === 'dnat' || kind === 'snat' ? parseNatMap(cur, kind, from) : null;
+    if (mapped !== null) return mapped;
     const target = expectName(cur, `an address after ${kind} to`);
     if (cur.word() === 'map' || cur.word() === '.' || /^[a-z]/i.test(target) && !target.includes(':')) {
       while (cur.peek() !== undefined && !STATEMENT_STARTS.has(cur.word() ?? '')) {
@@ -163,13 +195,7 @@ function parseNat(cur: Cursor, kind: 'dnat' | 'snat' | 'masquerade' | 'redirect'
     if (m[4] !== undefined) port = Number(m[4]);
     if (port !== undefined && port > 65535) fail(cur, `port out of range in "${target}"`);
   }
-  while (['random', 'fully-random', 'persistent'].includes(cur.word() ?? '')) {
-    cur.next();
-    while (cur.isPunct(',')) {
-      cur.next();
-      cur.next();
-    }
-  }
+  skipNatFlags(cur);
   const stmt: Stmt = { k: 'nat', nat: kind, text: sourceText(cur, from) };
   if (address !== undefined) stmt.address = address;
   if (port !== undefined) stmt.port = port;

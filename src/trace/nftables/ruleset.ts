@@ -59,6 +59,8 @@ export interface NftElement {
   /** Verdict of a verdict-map element, or the data of a data-map element. */
   verdict?: VerdictSpec;
   data?: string;
+  /** The components of `data` (`10.244.1.1 . 8080` has two). */
+  dataParts?: string[];
   comment?: string;
 }
 
@@ -71,12 +73,20 @@ export type Rhs =
 
 export type Op = '==' | '!=';
 
+/** A named map (`@name`) or an anonymous one written in the rule (`{ … }`). */
+export type MapRef = { k: 'set'; name: string } | { k: 'inline'; elements: NftElement[] };
+
 export type Stmt =
   | { k: 'match'; lhs: Expr; op: Op; rhs: Rhs; text: string }
-  | { k: 'vmap'; lhs: Expr; map: { k: 'set'; name: string } | { k: 'inline'; elements: NftElement[] }; text: string }
+  | { k: 'vmap'; lhs: Expr; map: MapRef; text: string }
   | { k: 'verdict'; verdict: VerdictSpec; text: string }
   | { k: 'set-meta'; target: 'mark' | 'ctmark'; value: Expr; text: string }
   | { k: 'nat'; nat: 'dnat' | 'snat' | 'masquerade' | 'redirect'; address?: string; port?: number; text: string }
+  /**
+   * `dnat ip to KEY map @m` (or `map { … }`): the key, numgen included, is looked up in a data map
+   * whose values are `address [. port]`. A miss ends the rule without a match (NFT_BREAK).
+   */
+  | { k: 'nat-map'; nat: 'dnat' | 'snat'; key: Expr; map: MapRef; text: string }
   | { k: 'set-update'; op: 'add' | 'update' | 'delete'; set: string; key: Expr; text: string }
   /** counter, log, notrack, limit, …: no effect on the trace (noted when `note` is set). */
   | { k: 'noop'; text: string; note?: string; action?: string }
@@ -108,8 +118,10 @@ export interface NftSet {
   name: string;
   isMap: boolean;
   keyTypes: ValueType[];
-  /** `verdict` for verdict maps; another datatype for data maps. */
+  /** `verdict` for verdict maps; another datatype for data maps (the first one of a concatenation). */
   dataType?: ValueType;
+  /** Every component of a data map's data (`ip daddr . th dport` has two); absent for sets and verdict maps. */
+  dataTypes?: ValueType[];
   flags: string[];
   elements: NftElement[];
   comment?: string;

@@ -30,6 +30,20 @@ function checkArity(set: NftSet, keyLength: number, rule: NftRule): void {
   }
 }
 
+const NAT_DATA = new Set(['ipv4_addr', 'ipv6_addr', 'unknown']);
+
+/** `dnat to KEY map @m`: a map whose data is `address [. port]`, keyed like KEY. */
+function checkNatMap(table: NftTable, s: Extract<Stmt, { k: 'nat-map' }>, rule: NftRule): void {
+  if (s.map.k === 'inline') return;
+  const set = lookupSet(table, s.map.name, rule, null);
+  if (!set.isMap || set.dataType === 'verdict') throw new NftSyntaxError(rule.line, `@${set.name} is not a data map; ${s.nat} needs one`);
+  checkArity(set, typesOf(s.key).length, rule);
+  const data = set.dataTypes ?? [];
+  if (!NAT_DATA.has(data[0] ?? 'unknown') || data.length > 2) {
+    throw new NftSyntaxError(rule.line, `map @${set.name} does not hold "address [. port]" ${s.nat} targets`);
+  }
+}
+
 function checkElements(table: NftTable, elements: NftElement[], line: number, where: string): void {
   for (const e of elements) checkVerdict(table, e.verdict, line, where);
 }
@@ -45,6 +59,9 @@ function checkStmt(table: NftTable, rule: NftRule, s: Stmt): void {
       return;
     case 'match':
       if (s.rhs.k === 'set') checkArity(lookupSet(table, s.rhs.name, rule, false), typesOf(s.lhs).length, rule);
+      return;
+    case 'nat-map':
+      checkNatMap(table, s, rule);
       return;
     case 'set-update': {
       const set = lookupSet(table, s.set, rule, null);

@@ -72,6 +72,12 @@ function numberOf(type: ValueType, text: string, whole: string): number {
   return parseNumber(text, whole);
 }
 
+/** The port a NAT target names (`8080`, `http`, or the first port of `8080-8090`). */
+export function natPort(text: string): number {
+  const dash = text.indexOf('-', 1);
+  return numberOf('inet_service', dash > 0 ? text.slice(0, dash) : text, text);
+}
+
 function compareBytes(a: IpAddress, b: IpAddress): number {
   const x = a.toByteArray();
   const y = b.toByteArray();

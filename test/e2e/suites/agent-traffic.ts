@@ -132,8 +132,9 @@ export async function run(mode: ProxyMode): Promise<void> {
     if (mode === 'iptables') {
       t.match(text, /KUBE-SVC-\w+ .*--comment "demo\/web:http cluster IP"|--comment "demo\/web:http cluster IP".*-j KUBE-SVC-/);
     } else {
-      t.match(text, /10\.96\.0\.10 \. tcp \. 80 : goto service-[A-Z2-7]{8}-demo\/web\/tcp\/http\b/, 'the ClusterIP dispatches to the service chain');
-      t.match(text, /chain service-[A-Z2-7]{8}-demo\/web\/tcp\/http \{/);
+      // The shared layout: the ClusterIP's dispatch element names the port, its endpoints sit in the map of its protocol.
+      t.match(text, /10\.96\.0\.10 \. tcp \. 80 comment "demo\/web:http" : goto lb-internal-tcp-2\b/, 'the ClusterIP dispatches to the shared chain for two endpoints');
+      t.match(text, /chain lb-internal-tcp-2 \{/);
     }
     t.same(dnatTargets(text, mode, WEB), [`${POD_A}:8080`, `${POD_B}:8080`], 'one DNAT per endpoint');
   });
@@ -148,7 +149,7 @@ export async function run(mode: ProxyMode): Promise<void> {
       t.notMatch(dry.stdout, /^-I /m, 'jump rules already present are not inserted again');
     } else {
       t.match(dry.stdout, /^add table ip kube-proxy/m, 'an nft -f transaction for the IPv4 table');
-      t.match(dry.stdout, /demo\/web\/tcp\/http/);
+      t.match(dry.stdout, /comment "demo\/web:http" : goto lb-internal-tcp-2/);
     }
     t.equal(await everything(), before, 'the dry run changed nothing');
     const once = await topo.exec(topo.nodeNs, nodeCmd(agentMain(), ...agentArgs, '--once'), { timeoutMs: 60_000 });

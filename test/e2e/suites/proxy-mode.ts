@@ -101,8 +101,11 @@ export function mentions(rules: string, mode: ProxyMode, s: SvcPortRef): boolean
 
 /**
  * The DNAT targets (`ip:port`, `[ip6]:port`) the rules hold for one service
- * port, sorted: iptables mode's KUBE-SEP rules carrying its comment,
- * nftables mode's endpoint chains (a flushed stale chain has none).
+ * port, sorted: iptables mode's KUBE-SEP rules carrying its comment;
+ * nftables mode's elements of `service-endpoints-<proto>` under the ClusterIP
+ * its `service-ips` element (commented with its name) dispatches, or, for a
+ * port in upstream's layout (session affinity), its endpoint chains (a
+ * flushed stale chain has none).
  */
 export function dnatTargets(rules: string, mode: ProxyMode, s: SvcPortRef): string[] {
   const out: string[] = [];
@@ -111,6 +114,15 @@ export function dnatTargets(rules: string, mode: ProxyMode, s: SvcPortRef): stri
       if (!l.includes(`"${s.namespace}/${s.name}:${s.port}"`) || !l.includes('-j DNAT')) continue;
       out.push(/--to-destination (\S+)/.exec(l)?.[1] ?? '?');
     }
+    return out.sort();
+  }
+  const proto = (s.protocol ?? 'TCP').toLowerCase();
+  const flat = rules.replace(/\s+/g, ' ');
+  const dispatch = new RegExp(`([0-9a-f.:]+) \\. ${proto} \\. (\\d+) comment "${escapeRe(`${s.namespace}/${s.name}:${s.port}`)}" : goto lb-`).exec(flat);
+  const body = new RegExp(`map service-endpoints-${proto} \\{[^}]*\\}`).exec(flat)?.[0] ?? '';
+  if (dispatch) {
+    const el = new RegExp(`(?:^|[{,] )${escapeRe(dispatch[1]!)} \\. ${dispatch[2]} \\. \\d+ : ([0-9a-f.:]+) \\. (\\d+)`, 'g');
+    for (const m of body.matchAll(el)) out.push(m[1]!.includes(':') ? `[${m[1]}]:${m[2]}` : `${m[1]}:${m[2]}`);
     return out.sort();
   }
   let chain = '';
