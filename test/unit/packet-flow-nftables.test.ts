@@ -61,8 +61,8 @@ function recording(cfg: NftRenderConfig): Synced & { backend: NftablesBackend } 
 }
 
 /** A full sync of the scenario through the backend, recording the texts a real nft would be given. */
-async function sync(s: Scenario): Promise<Synced> {
-  const r = recording(nftConfig(s));
+async function sync(s: Scenario, layout?: NftRenderConfig['layout']): Promise<Synced> {
+  const r = recording(layout === undefined ? nftConfig(s) : { ...nftConfig(s), layout });
   const { snapshot, changes } = scenarioSnapshot(s);
   await r.backend.sync(snapshot, changes, { full: true });
   return r;
@@ -73,8 +73,8 @@ async function sync(s: Scenario): Promise<Synced> {
  * without endpoints, then the EndpointSlices arrive and a partial sync
  * writes only what changed.
  */
-async function syncPartially(s: Scenario): Promise<Synced> {
-  const r = recording(nftConfig(s));
+async function syncPartially(s: Scenario, layout?: NftRenderConfig['layout']): Promise<Synced> {
+  const r = recording(layout === undefined ? nftConfig(s) : { ...nftConfig(s), layout });
   const store = scenarioStore(s, false);
   const first = store.snapshot();
   await r.backend.sync(first.snapshot, first.changes, { full: true });
@@ -98,6 +98,9 @@ const tracer = (text: string): Tracer => {
 async function forms(s: Scenario): Promise<Forms> {
   const full = await sync(s);
   const partial = await syncPartially(s);
+  // Upstream's layout for every port (layout: 'upstream'): the same behaviour.
+  const upstream = await sync(s, 'upstream');
+  const upstreamPartial = await syncPartially(s, 'upstream');
   const host = hostDrop(nftFamily(full.cfg), s.config.hostDrop);
   const table = (r: Synced): string => r.fake.dump(nftFamily(r.cfg), TABLE, { order: 'list' });
   return {
@@ -105,6 +108,8 @@ async function forms(s: Scenario): Promise<Forms> {
     "the Fake's table afterwards": tracer(table(full) + host),
     'nft -f input, full then partial sync': tracer(partial.sent.join('') + host),
     "the Fake's table after the partial sync": tracer(table(partial) + host),
+    "upstream's layout: nft -f input": tracer(upstream.sent.join('') + host),
+    "upstream's layout: the Fake's table after the partial sync": tracer(table(upstreamPartial) + host),
   };
 }
 
