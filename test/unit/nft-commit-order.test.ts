@@ -81,3 +81,15 @@ t.test('nothing moves above an operation it depends on', async (t) => {
   const y = tx().add(table()).add(chain('c')).add(chain('z')).add({ ...rule('c', 'accept'), index: 0 }).add(rule('c', 'ip saddr { 1.1.1.1 } drop'));
   t.same(commitOrder(y.operations), [0, 1, 2, 3, 4]);
 });
+
+t.test('chunks: the same input as toText, in pieces, with the same byte count', async (t) => {
+  const x = tx().add(table()).add(chain('svc')).add(chain('ep'));
+  for (let i = 0; i < 500; i++) x.add(rule('ep', `ip saddr 10.0.${i >> 8}.${i & 255} drop comment "ünïcode ${i}"`));
+  x.add(rule('svc', 'numgen random mod 1 vmap { 0 : goto ep }'));
+  const pieces = [...x.chunks(1024)];
+  t.ok(pieces.length > 10, `${pieces.length} pieces`);
+  t.ok(pieces.slice(0, -1).every((p) => p.length >= 1024 && p.endsWith('\n')), 'whole lines, about the size asked');
+  t.equal(x.byteLength(), Buffer.byteLength(x.toText()), 'bytes counted as they were made');
+  t.equal(pieces.join(''), x.toText(), 'the same text, in commit order');
+  t.same([...tx().chunks()], [], 'an empty transaction has no piece');
+});

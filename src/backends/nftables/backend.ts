@@ -49,7 +49,7 @@ function resultOf(tx: Transaction, full: boolean, toolMs: number): SyncResult {
   for (const op of tx.operations) byKind[op.obj.kind] = (byKind[op.obj.kind] ?? 0) + 1;
   const counts = tx.counts();
   const rules = (counts['add rule'] ?? 0) + (counts['add element'] ?? 0);
-  return { full, bytes: tx.isEmpty ? 0 : Buffer.byteLength(tx.toText()), rules, rulesByTable: byKind, toolMs };
+  return { full, bytes: tx.isEmpty ? 0 : tx.byteLength(), rules, rulesByTable: byKind, toolMs };
 }
 
 export class NftablesBackend implements Backend {

@@ -37,6 +37,7 @@ import { cidrContains, parseCIDR } from '../../agent/util/addr.js';
 import type { ParsedCIDR } from '../../agent/util/addr.js';
 import { sharedLayout } from './config.js';
 import type { NftRenderConfig } from './config.js';
+import type { ElementObj } from './nft/objects.js';
 import {
   affinitySet,
   CLUSTER_IPS_SET,
@@ -140,7 +141,8 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   const externalFilterVerdict = internalFilterVerdict;
 
   const el = (container: string, key: string[], value?: string[], comment?: string): void => {
-    const e: ElementSpec = { container, key };
+    // Shaped as the nft element object itself, so a transaction can take it as it is.
+    const e: ElementSpec & ElementObj = { kind: 'element', container, isMap: isMapContainer(container), key };
     if (value !== undefined) e.value = value;
     if (comment !== undefined) e.comment = comment;
     out.elements.push(e);

@@ -21,7 +21,7 @@ export interface NftApplier {
 export function realApplier(runner: NftRunner = execNft()): NftApplier {
   return {
     async apply(tx) {
-      if (!tx.isEmpty) await runner.run(tx.toText());
+      if (!tx.isEmpty) await runner.run(tx.chunks());
     },
     list: (family, table) => listTable(runner, family, table),
     setHandle: (family, table, set) => setHandle(runner, family, table, set),

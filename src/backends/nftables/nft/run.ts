@@ -27,8 +27,8 @@ export class NftError extends Error {
 
 /** What the backend needs from nft. */
 export interface NftRunner {
-  /** Applies `nft -f -` input (one transaction). */
-  run(text: string): Promise<void>;
+  /** Applies `nft -f -` input (one transaction): a string, or its pieces (written as nft reads them). */
+  run(input: string | Iterable<string>): Promise<void>;
   /** `nft -j <args>` (e.g. `list chains ip`), parsed. */
   json(args: readonly string[]): Promise<NftJSON>;
 }
@@ -50,15 +50,19 @@ export interface ExecNftOptions {
 
 const STDIN_ERROR = /^\/dev\/stdin:(\d+):[\d-]+: Error: (.*)$/m;
 
+/** The input nft was given, or a way to find one of its lines (1-based) when it was written in pieces. */
+export type NftInput = string | ((line: number) => string | undefined);
+
 /** Parses nft's error output (for `-f -` input): the first error, its line and that line's text. */
-export function parseNftError(stderr: string, input: string): { message: string; line?: number; lineText?: string } {
+export function parseNftError(stderr: string, input: NftInput): { message: string; line?: number; lineText?: string } {
   const m = STDIN_ERROR.exec(stderr);
   if (!m) {
     const first = stderr.split('\n').find((l) => l.startsWith('Error:')) ?? stderr.split('\n')[0] ?? '';
     return { message: first.replace(/^Error:\s*/, '').trim() };
   }
   const line = Number(m[1]);
-  return { message: m[2]!.trim(), line, lineText: input.split('\n')[line - 1] };
+  const lineText = typeof input === 'string' ? input.split('\n')[line - 1] : input(line);
+  return lineText === undefined ? { message: m[2]!.trim(), line } : { message: m[2]!.trim(), line, lineText };
 }
 
 function commandFor(opts: ExecNftOptions): { file: string; pre: string[] } {
@@ -77,7 +81,7 @@ function toolMessage(err: unknown): string {
 }
 
 /** The NftError of a refused `nft -f` input: nft's first error, with the input line it names. */
-export function nftApplyError(what: string, stderr: string, fallback: string, input: string): NftError {
+export function nftApplyError(what: string, stderr: string, fallback: string, input: NftInput): NftError {
   if (stderr === '') return new NftError(`${what}: ${fallback}`, stderr);
   const p = parseNftError(stderr, input);
   const where = p.line !== undefined ? ` at input line ${p.line}: ${p.lineText ?? '?'}` : '';
@@ -87,10 +91,10 @@ export function nftApplyError(what: string, stderr: string, fallback: string, in
 export function execNft(opts: ExecNftOptions = {}): NftRunner {
   const { file, pre } = commandFor(opts);
   return {
-    async run(text) {
-      // The text written as one piece (execa's `input` would copy it: 0.4 s at 40 MB).
-      const { result: r } = await runWithChunks(file, [...pre, '-f', '-'], [text], { maxBuffer: 64 * 1024 * 1024 });
-      if (r.failed) throw nftApplyError('nft -f failed', String(r.stderr ?? ''), toolMessage(r), text);
+    async run(input) {
+      // Written in pieces (execa's `input` would copy a string: 0.4 s at 40 MB).
+      const { result: r, lineAt } = await runWithChunks(file, [...pre, '-f', '-'], typeof input === 'string' ? [input] : input, { maxBuffer: 64 * 1024 * 1024 });
+      if (r.failed) throw nftApplyError('nft -f failed', String(r.stderr ?? ''), toolMessage(r), typeof input === 'string' ? input : lineAt);
     },
     async json(args) {
       try {
