@@ -192,8 +192,11 @@ t.test('IPv6: the ip6 table is accepted, full and partial', async (t) => {
   s = store.snapshot();
   t.equal((await backend.sync(s.snapshot, s.changes, { full: false })).full, false);
   const tbl = await listed(ns, 'ip6');
-  t.ok(Object.keys(tbl.chains).some((c) => c.endsWith('__fd00.10.244..7/8080')), 'the new endpoint chain');
-  t.notOk(Object.keys(tbl.chains).some((c) => c.endsWith('__fd00.10.244..5/8080')), 'the old one is gone');
+  // (Session affinity: the endpoints are inline in the service chain, its set keyed by client and endpoint id.)
+  const text = JSON.stringify(tbl);
+  t.match(text, /fd00:10:244::7/, 'the new endpoint');
+  t.notMatch(text, /fd00:10:244::5/, 'the old one is gone');
+  t.ok(Object.keys(tbl.sets).some((n) => n.startsWith('affinity-') && n.endsWith('ns/v6/tcp/http')), 'the port\'s affinity set');
 });
 
 t.test('a refused transaction changes nothing and names the failing line', async (t) => {

@@ -16,12 +16,15 @@ import type { EndpointSlice, Protocol, Service } from '../../src/agent/model/typ
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { fakeApplier } from '../../src/backends/nftables/nft/applier.js';
 import { FakeNft } from '../../src/backends/nftables/nft/fake.js';
+import { affinityPortSetName } from '../../src/backends/nftables/affinity.js';
 import { renderFullSync } from '../../src/backends/nftables/render.js';
 import type { NftRenderConfig } from '../../src/backends/nftables/render.js';
 import { RandomCluster, rng } from '../helpers/random-cluster.js';
 import { service, slice } from '../helpers/model.js';
 
 const cfg: NftRenderConfig = { clusterCIDR: '10.244.0.0/16', masqueradeAll: false, masqueradeBit: 14, nodeName: 'node-1', nodeIP: '192.168.0.2' };
+/** Upstream's layout for every port (per-endpoint chains and affinity sets). */
+const upstreamCfg: NftRenderConfig = { ...cfg, layout: 'upstream' };
 
 function fresh(s: ReturnType<ClusterStore['snapshot']>['snapshot'], c: NftRenderConfig = cfg): string {
   const f = new FakeNft();
@@ -133,6 +136,7 @@ async function property(
   seeds: number,
   steps: number,
   make: (store: ClusterStore, seed: number) => { step(): void; log: string[] },
+  c: NftRenderConfig = cfg,
 ): Promise<{ partial: number; ops: number }> {
   let partial = 0;
   let ops = 0;
@@ -141,7 +145,7 @@ async function property(
     const cluster = make(store, seed);
     for (let i = 0; i < 5; i++) cluster.step();
     const fake = new FakeNft();
-    const backend = new NftablesBackend(fakeApplier(fake), cfg, { deferStaleChains: false });
+    const backend = new NftablesBackend(fakeApplier(fake), c, { deferStaleChains: false });
     let s = store.snapshot();
     await backend.sync(s.snapshot, s.changes, { full: true });
     store.commit(s.changes);
@@ -160,7 +164,7 @@ async function property(
       partial++;
       ops += Object.values(r.rulesByTable).reduce((a, b) => a + b, 0);
       const got = fake.dump('ip', 'kube-proxy');
-      const want = fresh(s.snapshot);
+      const want = fresh(s.snapshot, c);
       if (got !== want) {
         t.equal(got, want, `seed ${seed} step ${step} after: ${cluster.log.slice(-3).join('; ')}`);
         return { partial, ops };
@@ -178,6 +182,11 @@ t.test('random change sequences (RandomCluster): partial syncs end where one ful
 t.test('random change sequences with every feature: partial syncs end where one full sync would', async (t) => {
   const r = await property(t, 60, 40, (store, seed) => new FeatureCluster(store, rng(1000 + seed)));
   t.equal(r.partial, 2400, '60 seeds x 40 steps, all partial');
+});
+
+t.test('the same in upstream\'s layout (layout: upstream)', async (t) => {
+  const r = await property(t, 30, 40, (store, seed) => new FeatureCluster(store, rng(2000 + seed)), upstreamCfg);
+  t.equal(r.partial, 1200, '30 seeds x 40 steps, all partial');
 });
 
 t.test('an endpoint change touches only that service: its endpoint elements, no chain', async (t) => {
@@ -244,7 +253,7 @@ t.test('an endpoint change touches only that service: its endpoint elements, no 
   t.equal(none.bytes, 0);
 });
 
-t.test('an endpoint change of a session-affinity service (upstream layout) touches only its chains', async (t) => {
+t.test('an endpoint change of a session-affinity service rewrites its chain, and keeps its affinity set', async (t) => {
   const store = new ClusterStore('node-1');
   for (let i = 1; i <= 20; i++) {
     store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`], sessionAffinity: 'ClientIP' }));
@@ -252,6 +261,33 @@ t.test('an endpoint change of a session-affinity service (upstream layout) touch
   }
   const fake = new FakeNft();
   const backend = new NftablesBackend(fakeApplier(fake), cfg, { deferStaleChains: false });
+  let s = store.snapshot();
+  await backend.sync(s.snapshot, s.changes, { full: true });
+  store.commit(s.changes);
+  const set7 = fake.table('ip', 'kube-proxy')!.sets.get(affinityPortSetName({ namespace: 'ns', name: 's7', portName: 'http', protocol: 'TCP' }))!;
+  t.ok(set7, 'one affinity set for the port');
+  store.upsertSlice(slice('s7', [{ ip: '10.244.1.7' }, { ip: '10.244.3.7' }]));
+  s = store.snapshot();
+  await backend.sync(s.snapshot, s.changes, { full: false });
+  store.commit(s.changes);
+  const text = fake.applied.at(-1)!;
+  t.notMatch(text, /ns\/s8\//, 'no other service touched');
+  t.notMatch(text, /(add|delete) set/, 'the affinity set stays (its entries too)');
+  t.match(text, /^flush chain ip kube-proxy service-\w{8}-ns\/s7\/tcp\/http$/m, 'the service chain is rewritten');
+  t.match(text, /dnat to 10\.244\.3\.7:8080$/m, 'with the new endpoint');
+  t.notMatch(text, /chain ip kube-proxy endpoint-/, 'no endpoint chain');
+  t.equal(fake.table('ip', 'kube-proxy')!.sets.get(set7.name)!.seq, set7.seq, 'the same set object');
+  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot), 'the table equals a full sync');
+});
+
+t.test('upstream layout: an endpoint change of a session-affinity service touches only its chains', async (t) => {
+  const store = new ClusterStore('node-1');
+  for (let i = 1; i <= 20; i++) {
+    store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`], sessionAffinity: 'ClientIP' }));
+    store.upsertSlice(slice(`s${i}`, [{ ip: `10.244.1.${i}` }, { ip: `10.244.2.${i}` }]));
+  }
+  const fake = new FakeNft();
+  const backend = new NftablesBackend(fakeApplier(fake), upstreamCfg, { deferStaleChains: false });
   let s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: true });
   store.commit(s.changes);
@@ -266,7 +302,7 @@ t.test('an endpoint change of a session-affinity service (upstream layout) touch
   t.match(text, /^add set ip kube-proxy affinity-\w{8}-ns\/s7\/tcp\/http__10\.244\.3\.7\/8080 /m, 'its affinity set');
   t.match(text, /^flush chain ip kube-proxy service-\w{8}-ns\/s7\/tcp\/http$/m, 'the service chain is rewritten');
   t.match(text, /^delete chain ip kube-proxy endpoint-\w{8}-ns\/s7\/tcp\/http__10\.244\.2\.7\/8080$/m, 'the removed endpoint chain is deleted');
-  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot), 'the table equals a full sync');
+  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot, upstreamCfg), 'the table equals a full sync');
 });
 
 t.test('a failed partial sync makes the next one full, and that one repairs everything', async (t) => {
@@ -326,7 +362,7 @@ t.test('deferred deletion (kernels before 6.2): stale chains are flushed, then d
   store.upsertService(service({ name: 'a', sessionAffinity: 'ClientIP' }));
   store.upsertSlice(slice('a', [{ ip: '10.244.1.2' }]));
   const fake = new FakeNft();
-  const backend = new NftablesBackend(fakeApplier(fake), cfg, { deferStaleChains: true, now: () => now });
+  const backend = new NftablesBackend(fakeApplier(fake), upstreamCfg, { deferStaleChains: true, now: () => now });
   let s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: true });
   store.commit(s.changes);
@@ -345,7 +381,7 @@ t.test('deferred deletion (kernels before 6.2): stale chains are flushed, then d
   now = 1500;
   await backend.sync(s.snapshot, s.changes, { full: false });
   t.notOk(fake.chainNames('ip', 'kube-proxy').includes(old), 'deleted');
-  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot), 'and the table equals a full sync');
+  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot, upstreamCfg), 'and the table equals a full sync');
 });
 
 t.test('a config change (node zone, nodePortAddresses) makes the sync full', async (t) => {

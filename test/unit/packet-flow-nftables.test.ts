@@ -16,6 +16,7 @@ import { DEFAULT_RENDER_CONFIG } from '../../src/backends/iptables/render.js';
 import { NftablesBackend } from '../../src/backends/nftables/backend.js';
 import { nftConfigFrom, nftFamily } from '../../src/backends/nftables/config.js';
 import type { NftRenderConfig } from '../../src/backends/nftables/config.js';
+import { endpointId } from '../../src/backends/nftables/affinity.js';
 import { fakeApplier } from '../../src/backends/nftables/nft/applier.js';
 import type { NftApplier } from '../../src/backends/nftables/nft/applier.js';
 import { FakeNft } from '../../src/backends/nftables/nft/fake.js';
@@ -142,18 +143,30 @@ t.test('ExternalName and headless services leave no chains or elements', async (
   t.notMatch(text, /ns\/headless/);
 });
 
-t.test('session affinity: every path records the client in its endpoint\'s set', async (t) => {
+t.test('session affinity: every path records the client with the endpoint it goes to', async (t) => {
+  // Shared layout: one set per port, keyed by client and endpoint id.
   const { sent } = await sync(scenario('features'));
   const trace = tracer(sent.join(''));
   const r = trace(from(OTHER_POD, '10.96.1.1', 80), [NODE_IP]);
   checkResult(t, r, { verdict: 'ACCEPT', endpoints: { '10.244.1.2:8080': 0.5, [`${POD_B}:8080`]: 0.5 } });
   for (const p of r.paths) {
+    const updates = p.steps.filter((st) => /update @affinity-/.test(st.rule) && !st.action.startsWith('no match'));
+    t.equal(updates.length, 1, `one set update on the path to ${p.dnat?.address}`);
+    const id = endpointId({ address: p.dnat!.address, port: 8080 });
+    t.match(updates[0]?.rule ?? '', new RegExp(`update @affinity-\\w{8}-[^ ]+ \\{ ip saddr \\. numgen random mod 1 offset ${id} \\}`), 'keyed by the id of the endpoint it goes to');
+  }
+  const plain = trace(from(OTHER_POD, '10.96.2.1', 80), [NODE_IP]);
+  t.notOk(plain.paths.some((p) => p.steps.some((st) => st.rule.includes('affinity-'))), 'other services have no affinity');
+
+  // Upstream's layout: a set per endpoint, updated in the endpoint's chain.
+  const up = await sync(scenario('features'), 'upstream');
+  const r2 = tracer(up.sent.join(''))(from(OTHER_POD, '10.96.1.1', 80), [NODE_IP]);
+  checkResult(t, r2, { verdict: 'ACCEPT', endpoints: { '10.244.1.2:8080': 0.5, [`${POD_B}:8080`]: 0.5 } });
+  for (const p of r2.paths) {
     const updates = p.steps.filter((st) => /^update @affinity-/.test(st.rule));
     t.equal(updates.length, 1, `one set update on the path to ${p.dnat?.address}`);
     t.match(updates[0]?.chain ?? '', new RegExp(`__${p.dnat?.address.replaceAll('.', '\\.')}/8080$`), 'in the chain of the endpoint it goes to');
   }
-  const plain = trace(from(OTHER_POD, '10.96.2.1', 80), [NODE_IP]);
-  t.notOk(plain.paths.some((p) => p.steps.some((st) => st.rule.includes('affinity-'))), 'other services have no affinity');
 });
 
 t.test('source ranges that are no CIDRs are ignored, as upstream; with none left, no firewall at all', async (t) => {

@@ -44,15 +44,41 @@ export interface ElementChange {
   updates: Map<string, ElementSpec[] | undefined>;
 }
 
-export class ElementStore {
-  /** element id → its contributions (port key → its element). */
-  private readonly byId = new Map<string, Contributors>();
+/** Contributions by container, then by the key's text (no id string per element). */
+class ById {
+  private readonly containers = new Map<string, Map<string, Contributors>>();
+  size = 0;
+  get(e: Pick<ElementSpec, 'container' | 'key'>): Contributors | undefined {
+    return this.containers.get(e.container)?.get(joinParts(e.key));
+  }
+  set(e: Pick<ElementSpec, 'container' | 'key'>, c: Contributors): void {
+    let m = this.containers.get(e.container);
+    if (!m) this.containers.set(e.container, (m = new Map()));
+    const k = joinParts(e.key);
+    if (!m.has(k)) this.size++;
+    m.set(k, c);
+  }
+  delete(e: Pick<ElementSpec, 'container' | 'key'>): void {
+    if (this.containers.get(e.container)?.delete(joinParts(e.key))) this.size--;
+  }
+  /** Every contribution, by container then key. */
+  *sorted(): Generator<Contributors> {
+    for (const container of [...this.containers.keys()].sort()) {
+      const m = this.containers.get(container)!;
+      for (const k of [...m.keys()].sort()) yield m.get(k)!;
+    }
+  }
+}
 
-  /** Every effective element (one per id), in id order. */
+export class ElementStore {
+  /** Each element's contributions (port key → its element). */
+  private readonly byId = new ById();
+
+  /** Every effective element (one per id), by container and key. */
   all(): ElementSpec[] {
     const out: ElementSpec[] = [];
-    for (const id of [...this.byId.keys()].sort()) {
-      const e = effective(this.byId.get(id));
+    for (const c of this.byId.sorted()) {
+      const e = effective(c);
       if (e) out.push(e);
     }
     return out;
@@ -65,23 +91,21 @@ export class ElementStore {
   /** Records a port's elements (undefined: the port is gone), replacing what it had. */
   record(portKey: string, before: readonly ElementSpec[] | undefined, after: readonly ElementSpec[] | undefined): void {
     for (const e of before ?? []) {
-      const id = elementId(e);
-      const c = this.byId.get(id);
+      const c = this.byId.get(e);
       if (c === undefined) continue;
       if (!(c instanceof Map)) {
-        if (c[0] === portKey) this.byId.delete(id);
+        if (c[0] === portKey) this.byId.delete(e);
         continue;
       }
       c.delete(portKey);
-      if (c.size === 1) this.byId.set(id, [...c.entries()][0]!);
-      else if (c.size === 0) this.byId.delete(id);
+      if (c.size === 1) this.byId.set(e, [...c.entries()][0]!);
+      else if (c.size === 0) this.byId.delete(e);
     }
     for (const e of after ?? []) {
-      const id = elementId(e);
-      const c = this.byId.get(id);
-      if (c === undefined || (!(c instanceof Map) && c[0] === portKey)) this.byId.set(id, [portKey, e]);
+      const c = this.byId.get(e);
+      if (c === undefined || (!(c instanceof Map) && c[0] === portKey)) this.byId.set(e, [portKey, e]);
       else if (c instanceof Map) c.set(portKey, e);
-      else this.byId.set(id, new Map([c, [portKey, e]]));
+      else this.byId.set(e, new Map([c, [portKey, e]]));
     }
   }
 
@@ -92,19 +116,24 @@ export class ElementStore {
   diff(changes: ReadonlyMap<string, { before: readonly ElementSpec[] | undefined; after: readonly ElementSpec[] | undefined }>): ElementChange {
     // Per touched element id: each changed port's new contribution (null: none any more).
     const overrides = new Map<string, Map<string, ElementSpec | null>>();
-    const override = (id: string): Map<string, ElementSpec | null> => {
+    const samples = new Map<string, ElementSpec>();
+    const override = (e: ElementSpec): Map<string, ElementSpec | null> => {
+      const id = elementId(e);
       let m = overrides.get(id);
-      if (!m) overrides.set(id, (m = new Map()));
+      if (!m) {
+        overrides.set(id, (m = new Map()));
+        samples.set(id, e);
+      }
       return m;
     };
     for (const [portKey, { before, after }] of changes) {
-      for (const e of before ?? []) if (!override(elementId(e)).has(portKey)) override(elementId(e)).set(portKey, null);
-      for (const e of after ?? []) override(elementId(e)).set(portKey, e);
+      for (const e of before ?? []) if (!override(e).has(portKey)) override(e).set(portKey, null);
+      for (const e of after ?? []) override(e).set(portKey, e);
     }
     const deletes: ElementSpec[] = [];
     const adds: ElementSpec[] = [];
     for (const id of [...overrides.keys()].sort()) {
-      const now = this.byId.get(id);
+      const now = this.byId.get(samples.get(id)!);
       const next = asMap(now);
       for (const [portKey, e] of overrides.get(id)!) {
         if (e === null) next.delete(portKey);

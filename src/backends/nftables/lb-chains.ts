@@ -53,8 +53,21 @@ function dnat(cfg: NftRenderConfig, target: LbTarget, proto: string, n: number, 
   return `dnat ${x} to ${key} . numgen random mod ${n} map @${mapName}`;
 }
 
+/** Shared chains already made, by everything they depend on: every port using one holds the same object. */
+const made = new Map<string, ChainSpec>();
+
 /** The rules of a shared chain (podCIDR: the pod CIDR of this family, canonical, or undefined). */
 export function lbChain(cfg: NftRenderConfig, podCIDR: string | undefined, target: LbTarget, proto: string, cluster: number, local?: number): ChainSpec {
+  const id = [cfg.family ?? 'IPv4', cfg.masqueradeAll, podCIDR, target, proto, cluster, local].join('|');
+  const known = made.get(id);
+  if (known) return known;
+  if (made.size > 10_000) made.clear();
+  const c = makeLbChain(cfg, podCIDR, target, proto, cluster, local);
+  made.set(id, c);
+  return c;
+}
+
+function makeLbChain(cfg: NftRenderConfig, podCIDR: string | undefined, target: LbTarget, proto: string, cluster: number, local?: number): ChainSpec {
   const x = ipX(cfg);
   const name = lbChainName(target, proto, cluster, local);
   const clusterMap = endpointsMap(target === 'nodeport' ? 'nodeport' : 'service', false, proto);

@@ -62,7 +62,7 @@ function sameRules(a: ChainSpec, b: ChainSpec): boolean {
   return a.rules.length === b.rules.length && a.rules.every((r, i) => r.rule === b.rules[i]!.rule && r.comment === b.rules[i]!.comment);
 }
 
-const sameSet = (a: AffinitySetSpec, b: AffinitySetSpec): boolean => a.type === b.type && a.timeout === b.timeout;
+const sameSet = (a: AffinitySetSpec, b: AffinitySetSpec): boolean => a.type === b.type && a.typeOf === b.typeOf && a.timeout === b.timeout && a.size === b.size;
 
 export function planPartial(
   written: WrittenState,
@@ -135,7 +135,7 @@ export function planPartial(
   for (const c of newChains) tx.add(chain(c.name));
   for (const c of rewritten) tx.flush(chain(c.name));
   for (const name of stale) tx.flush(chain(name));
-  for (const s of setsGone) tx.delete(set(s.name, { type: s.type }));
+  for (const s of setsGone) tx.delete(affinitySetObj(s));
   for (const s of setsNew) tx.add(affinitySetObj(s));
   for (const c of [...newChains, ...rewritten]) writeRules(tx, c);
   if (opts.rewriteFixedChains && opts.rewriteFixedChains.length > 0) {

@@ -54,6 +54,7 @@ import {
   servicePortChains,
 } from './names.js';
 import { lbChain } from './lb-chains.js';
+import { affinityPortSet, inlineEndpointRules } from './affinity.js';
 import type { LbTarget } from './lb-chains.js';
 
 export interface RuleSpec {
@@ -68,9 +69,12 @@ export interface ChainSpec {
 
 export interface AffinitySetSpec {
   name: string;
-  /** ipv4_addr or ipv6_addr. */
-  type: string;
+  /** ipv4_addr or ipv6_addr (upstream's per-endpoint sets); or typeOf. */
+  type?: string;
+  /** `ip saddr . numgen random mod 1` (this project's per-port sets, affinity.ts). */
+  typeOf?: string;
   timeout: number;
+  size?: number;
 }
 
 /** An element of one of the shared maps or sets. */
@@ -142,9 +146,11 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
 
   const el = (container: string, key: string[], value?: string[], comment?: string): void => {
     // Shaped as the nft element object itself, so a transaction can take it as it is.
-    const e: ElementSpec & ElementObj = { kind: 'element', container, isMap: isMapContainer(container), key };
-    if (value !== undefined) e.value = value;
-    if (comment !== undefined) e.comment = comment;
+    // Every property in the literal (none added afterwards: that would give each object a separate property store).
+    const isMap = isMapContainer(container);
+    let e: ElementSpec & ElementObj;
+    if (value === undefined) e = comment === undefined ? { kind: 'element', container, isMap, key } : { kind: 'element', container, isMap, key, comment };
+    else e = comment === undefined ? { kind: 'element', container, isMap, key, value } : { kind: 'element', container, isMap, key, value, comment };
     out.elements.push(e);
   };
 
@@ -188,8 +194,12 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
 
   if (compact) {
     // The endpoints, by index, under every key that reaches them; the shared chains pick the index.
-    const endpointEls = (container: string, key: string[], eps: readonly Endpoint[]): void => {
-      eps.forEach((ep, i) => el(container, [...key, String(i)], [ep.address, String(ep.port)]));
+    // (Keys and values as one pre-joined part, and one value per endpoint: 270,000 of these at 10,000 services.)
+    const values = new Map<Endpoint, string[]>();
+    // (join, not a template: one flat string, not a chain of concatenations that is flattened later.)
+    const valueOf = (ep: Endpoint): string[] => values.get(ep) ?? values.set(ep, [[ep.address, ep.port].join(' . ')]).get(ep)!;
+    const endpointEls = (container: string, key: string, eps: readonly Endpoint[]): void => {
+      eps.forEach((ep, i) => el(container, [[key, i].join(' . ')], valueOf(ep)));
     };
     const shared = new Map<string, ChainSpec>();
     const useChain = (t: LbTarget): void => {
@@ -199,23 +209,23 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     const svcMap = endpointsMap('service', false, proto);
     const npMap = endpointsMap('nodeport', false, proto);
     if (hasInternalEndpoints) {
-      endpointEls(svcMap, [sp.clusterIP, port], internalEps);
+      endpointEls(svcMap, `${sp.clusterIP} . ${port}`, internalEps);
       useChain('internal');
     }
     if (hasEndpoints) {
       for (const ip of [...sp.externalIPs, ...sp.loadBalancerIPs]) {
-        endpointEls(svcMap, [ip, port], sel.clusterEndpoints);
-        if (eLocal) endpointEls(endpointsMap('service', true, proto), [ip, port], sel.localEndpoints);
+        endpointEls(svcMap, `${ip} . ${port}`, sel.clusterEndpoints);
+        if (eLocal) endpointEls(endpointsMap('service', true, proto), `${ip} . ${port}`, sel.localEndpoints);
       }
       if (sp.externalIPs.length + sp.loadBalancerIPs.length > 0) useChain('external');
       if (sp.nodePort !== 0) {
-        endpointEls(npMap, [String(sp.nodePort)], sel.clusterEndpoints);
-        if (eLocal) endpointEls(endpointsMap('nodeport', true, proto), [String(sp.nodePort)], sel.localEndpoints);
+        endpointEls(npMap, String(sp.nodePort), sel.clusterEndpoints);
+        if (eLocal) endpointEls(endpointsMap('nodeport', true, proto), String(sp.nodePort), sel.localEndpoints);
         useChain('nodeport');
       }
     }
     // Hairpin: a pod reaching itself through the service must see the node as the source.
-    for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [ep.address, ep.address]);
+    for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
     out.shared = [...shared.values()];
     if (usesFirewallChain) out.chains.push({ name: names.firewall, rules: [firewallRule(sp, cfg, ipX, sourceRanges)] });
     out.elements = lastWins(out.elements);
@@ -229,7 +239,9 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     if (!c) chains.set(n, (c = { name: n, rules: [] }));
     return c;
   };
-  for (const ep of sel.allReachableEndpoints) chainOf(epInfo(ep).chain);
+  // Shared layout: a session-affinity port keeps its per-service chains but no per-endpoint chain or set.
+  const inline = sharedLayout(cfg);
+  if (!inline) for (const ep of sel.allReachableEndpoints) chainOf(epInfo(ep).chain);
   if (usesClusterPolicyChain) chainOf(names.cluster);
   if (usesLocalPolicyChain) chainOf(names.local);
   if (usesExternalChain) chainOf(names.external);
@@ -258,6 +270,18 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   }
 
   if (usesFirewallChain) chainOf(names.firewall).rules.push(firewallRule(sp, cfg, ipX, sourceRanges));
+
+  if (inline) {
+    // One affinity set for the port, keyed by client and endpoint (affinity.ts); endpoint rules inline.
+    const aff = affinityPortSet(sp, v6);
+    out.sets.push(aff);
+    if (usesClusterPolicyChain) chainOf(names.cluster).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.clusterEndpoints));
+    if (usesLocalPolicyChain) chainOf(names.local).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.localEndpoints));
+    for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
+    out.chains = [...chains.values()];
+    out.elements = lastWins(out.elements);
+    return out;
+  }
 
   if (sp.sessionAffinity === 'ClientIP') {
     for (const ep of sel.allReachableEndpoints) out.sets.push({ name: epInfo(ep).affinitySet, type: v6 ? 'ipv6_addr' : 'ipv4_addr', timeout: sp.sessionAffinityTimeoutSeconds });

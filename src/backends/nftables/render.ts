@@ -44,7 +44,8 @@ export function elementObj(e: ElementSpec): ElementObj {
 
 export function affinitySetObj(s: AffinitySetSpec): SetObj {
   // "dynamic" too: the packet path adds to it (upstream notes that without it some kernels add the flag themselves).
-  return set(s.name, { type: s.type, flags: ['dynamic', 'timeout'], timeout: s.timeout });
+  const typed = s.typeOf !== undefined ? { typeOf: s.typeOf } : { type: s.type ?? '' };
+  return set(s.name, { ...typed, flags: ['dynamic', 'timeout'], timeout: s.timeout, ...(s.size !== undefined ? { size: s.size } : {}) });
 }
 
 export function writeRules(tx: Transaction, c: ChainSpec): void {
@@ -122,7 +123,7 @@ export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: N
   // (A `typeof` map is listed with the types nft derived: only its kind is compared.)
   const wanted = new Map<string, { kind: 'set' | 'map'; type?: string; timeout?: number }>();
   for (const s of fixed) wanted.set(s.name, s.type !== undefined ? { kind: s.kind, type: s.type } : { kind: s.kind });
-  for (const s of affinity.values()) wanted.set(s.name, { kind: 'set', type: s.type, timeout: s.timeout });
+  for (const s of affinity.values()) wanted.set(s.name, s.type !== undefined ? { kind: 'set', type: s.type, timeout: s.timeout } : { kind: 'set', timeout: s.timeout });
   const present = new Set<string>();
   if (existing) {
     const listed: [string, 'set' | 'map', { type: string; timeout?: number }][] = [

@@ -353,14 +353,17 @@ export class FakeNft {
     const s = t.sets.get(obj.container);
     if (!s || (s.kind === 'map') !== obj.isMap) throw ENOENT(`${obj.isMap ? 'map' : 'set'} ${obj.container}`);
     const a = arity(s);
-    if (obj.key.length !== a.key) throw new Failure(`${describe(obj)}: the key needs ${a.key} parts`);
-    const k = joinParts(obj.key);
+    // A part may hold several already joined with ` . ` (the renderer pre-joins them): count the real parts.
+    const keyParts = joinParts(obj.key).split(' . ');
+    const valueParts = obj.value === undefined ? undefined : joinParts(obj.value).split(' . ');
+    if (keyParts.length !== a.key) throw new Failure(`${describe(obj)}: the key needs ${a.key} parts`);
+    const k = joinParts(keyParts);
     const existing = s.elements.get(k);
     switch (verb) {
       case 'add':
       case 'create': {
         if (obj.isMap) {
-          if ((obj.value ?? []).length !== a.value) throw new Failure(`${describe(obj)}: the value needs ${a.value} parts`);
+          if ((valueParts ?? []).length !== a.value) throw new Failure(`${describe(obj)}: the value needs ${a.value} parts`);
           this.checkRefs(t, joinParts(obj.value ?? []), describe(obj));
         }
         if (existing) {
@@ -368,7 +371,7 @@ export class FakeNft {
           if (obj.isMap && joinParts(existing.value ?? []) !== joinParts(obj.value ?? [])) throw EEXIST(`${describe(obj)} with another value`);
           return;
         }
-        s.elements.set(k, { ...obj, key: [...obj.key], ...(obj.value ? { value: [...obj.value] } : {}) });
+        s.elements.set(k, { ...obj, key: keyParts, ...(valueParts ? { value: valueParts } : {}) });
         return;
       }
       case 'delete':

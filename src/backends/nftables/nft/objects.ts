@@ -67,7 +67,7 @@ export interface ElementObj {
   container: string;
   /** Whether the container is a map (then value is required) or a set. */
   isMap: boolean;
-  /** Key parts (joined with ` . `). */
+  /** Key parts (joined with ` . `; a part may itself be several parts already joined). */
   key: string[];
   /** Value parts, maps only (for a verdict map: `goto some-chain`, `drop`). */
   value?: string[];
