@@ -16,6 +16,7 @@ import type { NftApplier } from './nft/applier.js';
 import { chain } from './nft/objects.js';
 import { applyPlan, planPartial, sharedCounts } from './partial.js';
 import type { WrittenState } from './partial.js';
+import type { RenderedServicePort } from './render-service.js';
 import { planFull, renderAll, renderCleanup } from './render.js';
 import type { Transaction } from './nft/transaction.js';
 import { Transaction as Tx } from './nft/transaction.js';
@@ -135,14 +136,13 @@ export class NftablesBackend implements Backend {
     return resultOf(plan.tx, true, toolMs);
   }
 
-  private noteStale(stale: readonly string[], updates: ReadonlyMap<string, unknown>): void {
+  private noteStale(stale: readonly string[], updates: ReadonlyMap<string, RenderedServicePort | undefined>): void {
     if (!this.defer) return;
     for (const c of stale) this.pendingDeletes.set(c, this.now());
-    // A chain used again is no longer pending.
-    if (updates.size > 0 && this.written) {
-      for (const p of this.written.ports.values()) for (const c of p.chains) this.pendingDeletes.delete(c.name);
-      for (const name of this.written.shared.keys()) this.pendingDeletes.delete(name);
-    }
+    // A chain used again is no longer pending: only a port this sync rewrote can have taken it back.
+    if (this.pendingDeletes.size === 0 || !this.written) return;
+    for (const p of updates.values()) for (const c of p?.chains ?? []) this.pendingDeletes.delete(c.name);
+    for (const name of [...this.pendingDeletes.keys()]) if (this.written.shared.has(name)) this.pendingDeletes.delete(name);
   }
 
   /** Deferred mode: deletes the stale chains flushed at least the delay ago, in their own transaction. */
