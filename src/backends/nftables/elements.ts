@@ -61,12 +61,9 @@ class ById {
   delete(e: Pick<ElementSpec, 'container' | 'key'>): void {
     if (this.containers.get(e.container)?.delete(joinParts(e.key))) this.size--;
   }
-  /** Every contribution, by container then key. */
-  *sorted(): Generator<Contributors> {
-    for (const container of [...this.containers.keys()].sort()) {
-      const m = this.containers.get(container)!;
-      for (const k of [...m.keys()].sort()) yield m.get(k)!;
-    }
+  /** Every contribution, container by container, in the order first recorded. */
+  *values(): Generator<Contributors> {
+    for (const m of this.containers.values()) yield* m.values();
   }
 }
 
@@ -74,10 +71,14 @@ export class ElementStore {
   /** Each element's contributions (port key → its element). */
   private readonly byId = new ById();
 
-  /** Every effective element (one per id), by container and key. */
+  /**
+   * Every effective element (one per id), container by container in the
+   * order they were first recorded: a store filled from ports in key order
+   * (a full sync) always gives the same order.
+   */
   all(): ElementSpec[] {
     const out: ElementSpec[] = [];
-    for (const c of this.byId.sorted()) {
+    for (const c of this.byId.values()) {
       const e = effective(c);
       if (e) out.push(e);
     }

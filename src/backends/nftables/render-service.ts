@@ -53,6 +53,7 @@ import {
   SERVICE_NODEPORTS_MAP,
   servicePortChains,
 } from './names.js';
+import type { ServicePortChainNames } from './names.js';
 import { lbChain } from './lb-chains.js';
 import { affinityPortSet, inlineEndpointRules } from './affinity.js';
 import type { LbTarget } from './lb-chains.js';
@@ -113,25 +114,28 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   const proto = sp.protocol.toLowerCase();
   const port = String(sp.port);
   const name = sp.displayName;
-  const names = servicePortChains(sp);
+  // Chain and set names are hashes: made only when used (most ports in the shared layout use none).
+  let chainNames: ServicePortChainNames | undefined;
+  const names = (): ServicePortChainNames => (chainNames ??= servicePortChains(sp));
 
   const podCIDR = canonicalCIDR(cfg.clusterCIDR);
   const sel = categorizeEndpoints(sp, { nodeName: cfg.nodeName ?? '', zone: cfg.nodeZone ?? '' });
   const hasEndpoints = sel.hasAnyEndpoints;
   const info = new Map<Endpoint, EndpointInfo>();
-  for (const ep of sel.allReachableEndpoints) {
-    info.set(ep, { ep, chain: endpointChain(sp, ep.address, ep.port), affinitySet: affinitySet(sp, ep.address, ep.port) });
-  }
-  const epInfo = (ep: Endpoint): EndpointInfo => info.get(ep) ?? { ep, chain: endpointChain(sp, ep.address, ep.port), affinitySet: affinitySet(sp, ep.address, ep.port) };
+  const epInfo = (ep: Endpoint): EndpointInfo => {
+    let i = info.get(ep);
+    if (!i) info.set(ep, (i = { ep, chain: endpointChain(sp, ep.address, ep.port), affinitySet: affinitySet(sp, ep.address, ep.port) }));
+    return i;
+  };
 
   const usesClusterPolicyChain = sel.clusterEndpoints.length > 0 && usesClusterEndpoints(sp);
   const usesLocalPolicyChain = sel.localEndpoints.length > 0 && usesLocalEndpoints(sp);
 
   const iLocal = internalPolicyLocal(sp);
-  const internalChain = iLocal ? names.local : names.cluster;
+  const internalChain = (): string => (iLocal ? names().local : names().cluster);
   const hasInternalEndpoints = hasEndpoints && (!iLocal || sel.localEndpoints.length > 0);
   const eLocal = externalPolicyLocal(sp);
-  const externalPolicyChain = eLocal ? names.local : names.cluster;
+  const externalPolicyChain = (): string => (eLocal ? names().local : names().cluster);
   const hasExternalEndpoints = hasEndpoints && (!eLocal || sel.localEndpoints.length > 0);
   // Even without endpoints for external traffic, the external chain keeps the short-circuit rules.
   const usesExternalChain = hasEndpoints && isExternallyAccessible(sp);
@@ -162,9 +166,9 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     eLocal && t !== 'internal'
       ? lbChain(cfg, podCIDR, t, proto, sel.clusterEndpoints.length, sel.localEndpoints.length)
       : lbChain(cfg, podCIDR, t, proto, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length);
-  const internalTarget = compact ? lbOf('internal').name : internalChain;
-  const externalTarget = compact ? lbOf('external').name : names.external;
-  const nodePortTarget = compact ? lbOf('nodeport').name : names.external;
+  const internalTarget = compact ? lbOf('internal').name : internalChain();
+  const externalTarget = compact ? lbOf('external').name : names().external;
+  const nodePortTarget = compact ? lbOf('nodeport').name : names().external;
   // The shared chains do not name the service: its dispatch elements do (upstream's chain names do it otherwise).
   const dispatchComment = compact ? name : undefined;
 
@@ -182,7 +186,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   // LoadBalancer IPs (through the firewall first when source ranges are set).
   for (const ip of sp.loadBalancerIPs) {
     if (hasEndpoints) el(SERVICE_IPS_MAP, [ip, proto, port], [`goto ${externalTarget}`], dispatchComment);
-    if (usesFirewallChain) el(FIREWALL_IPS_MAP, [ip, proto, port], [`goto ${names.firewall}`]);
+    if (usesFirewallChain) el(FIREWALL_IPS_MAP, [ip, proto, port], [`goto ${names().firewall}`]);
   }
   if (!hasExternalEndpoints) for (const ip of sp.loadBalancerIPs) el(NO_ENDPOINT_SERVICES_MAP, [ip, proto, port], [externalFilterVerdict], name);
 
@@ -227,7 +231,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     // Hairpin: a pod reaching itself through the service must see the node as the source.
     for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
     out.shared = [...shared.values()];
-    if (usesFirewallChain) out.chains.push({ name: names.firewall, rules: [firewallRule(sp, cfg, ipX, sourceRanges)] });
+    if (usesFirewallChain) out.chains.push({ name: names().firewall, rules: [firewallRule(sp, cfg, ipX, sourceRanges)] });
     out.elements = lastWins(out.elements);
     return out;
   }
@@ -242,41 +246,41 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   // Shared layout: a session-affinity port keeps its per-service chains but no per-endpoint chain or set.
   const inline = sharedLayout(cfg);
   if (!inline) for (const ep of sel.allReachableEndpoints) chainOf(epInfo(ep).chain);
-  if (usesClusterPolicyChain) chainOf(names.cluster);
-  if (usesLocalPolicyChain) chainOf(names.local);
-  if (usesExternalChain) chainOf(names.external);
-  if (usesFirewallChain) chainOf(names.firewall);
+  if (usesClusterPolicyChain) chainOf(names().cluster);
+  if (usesLocalPolicyChain) chainOf(names().local);
+  if (usesExternalChain) chainOf(names().external);
+  if (usesFirewallChain) chainOf(names().firewall);
 
   // Internal traffic: masquerade what comes from outside the cluster (it may have been routed here from elsewhere).
   if (hasInternalEndpoints) {
-    if (cfg.masqueradeAll) chainOf(internalChain).rules.push({ rule: `${ipX} daddr ${sp.clusterIP} jump ${MARK_MASQ_CHAIN}` });
-    else if (podCIDR) chainOf(internalChain).rules.push({ rule: `${ipX} daddr ${sp.clusterIP} ${ipX} saddr != ${podCIDR} jump ${MARK_MASQ_CHAIN}` });
+    if (cfg.masqueradeAll) chainOf(internalChain()).rules.push({ rule: `${ipX} daddr ${sp.clusterIP} jump ${MARK_MASQ_CHAIN}` });
+    else if (podCIDR) chainOf(internalChain()).rules.push({ rule: `${ipX} daddr ${sp.clusterIP} ${ipX} saddr != ${podCIDR} jump ${MARK_MASQ_CHAIN}` });
   }
 
   // External traffic.
   if (usesExternalChain) {
-    const ext = chainOf(names.external);
+    const ext = chainOf(names().external);
     if (!eLocal) {
       // The endpoint may be on another node: the reply must come back through this one.
       ext.rules.push({ rule: `jump ${MARK_MASQ_CHAIN}` });
     } else {
       // Pods reaching an external address are treated as if they went out to the load balancer and came
       // back (no traffic policy); so is the node itself, masqueraded since its source would be the LB IP.
-      if (podCIDR) ext.rules.push({ rule: `${ipX} saddr ${podCIDR} goto ${names.cluster}`, comment: 'short-circuit pod traffic' });
+      if (podCIDR) ext.rules.push({ rule: `${ipX} saddr ${podCIDR} goto ${names().cluster}`, comment: 'short-circuit pod traffic' });
       ext.rules.push({ rule: `fib saddr type local jump ${MARK_MASQ_CHAIN}`, comment: 'masquerade local traffic' });
-      ext.rules.push({ rule: `fib saddr type local goto ${names.cluster}`, comment: 'short-circuit local traffic' });
+      ext.rules.push({ rule: `fib saddr type local goto ${names().cluster}`, comment: 'short-circuit local traffic' });
     }
-    if (hasExternalEndpoints) ext.rules.push({ rule: `goto ${externalPolicyChain}` });
+    if (hasExternalEndpoints) ext.rules.push({ rule: `goto ${externalPolicyChain()}` });
   }
 
-  if (usesFirewallChain) chainOf(names.firewall).rules.push(firewallRule(sp, cfg, ipX, sourceRanges));
+  if (usesFirewallChain) chainOf(names().firewall).rules.push(firewallRule(sp, cfg, ipX, sourceRanges));
 
   if (inline) {
     // One affinity set for the port, keyed by client and endpoint (affinity.ts); endpoint rules inline.
     const aff = affinityPortSet(sp, v6);
     out.sets.push(aff);
-    if (usesClusterPolicyChain) chainOf(names.cluster).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.clusterEndpoints));
-    if (usesLocalPolicyChain) chainOf(names.local).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.localEndpoints));
+    if (usesClusterPolicyChain) chainOf(names().cluster).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.clusterEndpoints));
+    if (usesLocalPolicyChain) chainOf(names().local).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.localEndpoints));
     for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
     out.chains = [...chains.values()];
     out.elements = lastWins(out.elements);
@@ -287,8 +291,8 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     for (const ep of sel.allReachableEndpoints) out.sets.push({ name: epInfo(ep).affinitySet, type: v6 ? 'ipv6_addr' : 'ipv4_addr', timeout: sp.sessionAffinityTimeoutSeconds });
   }
 
-  if (usesClusterPolicyChain) chainOf(names.cluster).rules.push(...endpointRules(sp, ipX, sel.clusterEndpoints.map(epInfo)));
-  if (usesLocalPolicyChain) chainOf(names.local).rules.push(...endpointRules(sp, ipX, sel.localEndpoints.map(epInfo)));
+  if (usesClusterPolicyChain) chainOf(names().cluster).rules.push(...endpointRules(sp, ipX, sel.clusterEndpoints.map(epInfo)));
+  if (usesLocalPolicyChain) chainOf(names().local).rules.push(...endpointRules(sp, ipX, sel.localEndpoints.map(epInfo)));
 
   for (const ep of sel.allReachableEndpoints) {
     const i = epInfo(ep);
