@@ -48,18 +48,28 @@ export interface ElementChange {
 class ById {
   private readonly containers = new Map<string, Map<string, Contributors>>();
   size = 0;
-  get(e: Pick<ElementSpec, 'container' | 'key'>): Contributors | undefined {
-    return this.containers.get(e.container)?.get(joinParts(e.key));
-  }
-  set(e: Pick<ElementSpec, 'container' | 'key'>, c: Contributors): void {
+  /** The map of one container and the element's key text in it. */
+  slot(e: Pick<ElementSpec, 'container' | 'key'>): { m: Map<string, Contributors>; k: string } {
     let m = this.containers.get(e.container);
     if (!m) this.containers.set(e.container, (m = new Map()));
-    const k = joinParts(e.key);
-    if (!m.has(k)) this.size++;
+    return { m, k: e.key.length === 1 ? e.key[0]! : joinParts(e.key) };
+  }
+  get(e: Pick<ElementSpec, 'container' | 'key'>): Contributors | undefined {
+    const { m, k } = this.slot(e);
+    return m.get(k);
+  }
+  set(e: Pick<ElementSpec, 'container' | 'key'>, c: Contributors): void {
+    const { m, k } = this.slot(e);
+    this.put(m, k, c);
+  }
+  put(m: Map<string, Contributors>, k: string, c: Contributors): void {
+    const before = m.size;
     m.set(k, c);
+    this.size += m.size - before;
   }
   delete(e: Pick<ElementSpec, 'container' | 'key'>): void {
-    if (this.containers.get(e.container)?.delete(joinParts(e.key))) this.size--;
+    const { m, k } = this.slot(e);
+    if (m.delete(k)) this.size--;
   }
   /** Every contribution, container by container, in the order first recorded. */
   *values(): Generator<Contributors> {
@@ -103,10 +113,11 @@ export class ElementStore {
       else if (c.size === 0) this.byId.delete(e);
     }
     for (const e of after ?? []) {
-      const c = this.byId.get(e);
-      if (c === undefined || (!(c instanceof Map) && c[0] === portKey)) this.byId.set(e, [portKey, e]);
+      const { m, k } = this.byId.slot(e);
+      const c = m.get(k);
+      if (c === undefined || (!(c instanceof Map) && c[0] === portKey)) this.byId.put(m, k, [portKey, e]);
       else if (c instanceof Map) c.set(portKey, e);
-      else this.byId.set(e, new Map([c, [portKey, e]]));
+      else m.set(k, new Map([c, [portKey, e]]));
     }
   }
 
