@@ -1,14 +1,17 @@
 /**
  * The standard network programming latency runs (`npm run bench:latency`, as
  * root): 1,000 services × 10 endpoints, 20 EndpointSlice updates a second for
- * 20 s, with iptables-nft and iptables-legacy, each one
- * `kube-proxy-ts bench --latency --json` process of its own. Prints one table
- * (p50, p90, p99, max, syncs, first sync, the agent's peak RSS), the exact
- * command of each run, and how long it all took; with --out, also writes
- * every run's JSON (LatencyResult) to FILE.
+ * 20 s, in every proxy mode (iptables with iptables-nft and with
+ * iptables-legacy, and nftables), each one `kube-proxy-ts bench --latency
+ * --json` process of its own. Prints one table, a row per mode (p50, p90,
+ * p99, max, syncs, first sync, the agent's peak RSS, the rules the kernel
+ * held at the end), the exact command of each run, and how long it all
+ * took; with --out, also writes every run's JSON (LatencyResult) to FILE.
  *
  *   node dist/scripts/bench-latency.js [--services 1000] [--endpoints 10] [--rate 20] [--duration 20]
- *       [--variants nft,legacy] [--min-sync-period 1s] [--seed 1] [--out FILE]
+ *       [--modes iptables-nft,iptables-legacy,nftables] [--min-sync-period 1s] [--seed 1] [--out FILE]
+ *
+ * `--variants nft,legacy` (the former flag) still works: the iptables modes only.
  */
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -16,26 +19,42 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { formatMs } from '../src/bench/format.js';
-import type { IptablesVariant } from '../src/bench/kernel-floor.js';
 import type { LatencyResult } from '../src/bench/latency.js';
 import { formatSeconds } from '../src/bench/run-bench.js';
+
+/** A row of the table: a proxy mode, and for iptables which iptables (as bench-matrix names them). */
+const KINDS = ['iptables-nft', 'iptables-legacy', 'nftables'] as const;
+type Kind = (typeof KINDS)[number];
+
+/** The bench's flags that select a kind. */
+function kindArgs(kind: Kind): string[] {
+  return kind === 'nftables' ? ['--mode', 'nftables'] : ['--mode', 'iptables', '--iptables', kind.slice('iptables-'.length)];
+}
 
 interface Options {
   services: number;
   endpoints: number;
   rate: number;
   duration: number;
-  variants: IptablesVariant[];
+  modes: Kind[];
   minSyncPeriod: string;
   seed: number;
   out?: string;
 }
 
 const USAGE =
-  'usage: node dist/scripts/bench-latency.js [--services N] [--endpoints M] [--rate R] [--duration S] [--variants nft,legacy] [--min-sync-period D] [--seed S] [--out FILE]';
+  'usage: node dist/scripts/bench-latency.js [--services N] [--endpoints M] [--rate R] [--duration S] [--modes iptables-nft,iptables-legacy,nftables] [--min-sync-period D] [--seed S] [--out FILE]';
+
+/** A comma-separated list of kinds; with `prefix`, each value is a kind without it (--variants nft → iptables-nft). */
+function kindList(flag: string, value: string, prefix = ''): Kind[] {
+  const allowed = KINDS.filter((k) => k.startsWith(prefix));
+  const ks = value.split(',').map((v) => `${prefix}${v}`);
+  if (ks.some((k) => !(allowed as readonly string[]).includes(k))) throw new Error(`${flag}: some of ${allowed.map((k) => k.slice(prefix.length)).join(', ')}, comma-separated`);
+  return ks as Kind[];
+}
 
 function parse(argv: string[]): Options {
-  const o: Options = { services: 1000, endpoints: 10, rate: 20, duration: 20, variants: ['nft', 'legacy'], minSyncPeriod: '1s', seed: 1 };
+  const o: Options = { services: 1000, endpoints: 10, rate: 20, duration: 20, modes: [...KINDS], minSyncPeriod: '1s', seed: 1 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '-h' || flag === '--help') {
@@ -71,17 +90,26 @@ function parse(argv: string[]): Options {
       case '--out':
         o.out = value;
         break;
-      case '--variants': {
-        const vs = value.split(',');
-        if (vs.length === 0 || vs.some((v) => v !== 'nft' && v !== 'legacy')) throw new Error(`--variants: nft and/or legacy, comma-separated`);
-        o.variants = vs as IptablesVariant[];
+      case '--modes':
+        o.modes = kindList(flag, value);
         break;
-      }
+      // The former flag: the iptables modes only.
+      case '--variants':
+        o.modes = kindList(flag, value, 'iptables-');
+        break;
       default:
         throw new Error(`unknown flag ${flag}`);
     }
   }
   return o;
+}
+
+/** The IPv4 rules the kernel held at the end (and, nftables, the set and map elements), as the mode's own tool counted them. */
+function kernelRules(x: LatencyResult): string {
+  const k = x.agent?.kernel;
+  if (!k) return '-';
+  const rules = k.rules.toLocaleString('en-US');
+  return k.elements === null ? rules : `${rules} + ${k.elements.toLocaleString('en-US')} elements`;
 }
 
 function repoRoot(): string {
@@ -99,8 +127,8 @@ async function main(): Promise<number> {
   }
   const started = performance.now();
   const agentMain = join(repoRoot(), 'dist/src/agent/main.js');
-  const results: { variant: IptablesVariant; command: string; result?: LatencyResult; error?: string }[] = [];
-  for (const variant of opts.variants) {
+  const results: { kind: Kind; command: string; result?: LatencyResult; error?: string }[] = [];
+  for (const kind of opts.modes) {
     const args = [
       'bench',
       '--latency',
@@ -112,8 +140,7 @@ async function main(): Promise<number> {
       String(opts.rate),
       '--duration',
       String(opts.duration),
-      '--iptables',
-      variant,
+      ...kindArgs(kind),
       '--iptables-min-sync-period',
       opts.minSyncPeriod,
       '--seed',
@@ -124,19 +151,19 @@ async function main(): Promise<number> {
     process.stderr.write(`== ${command}  (load average ${loadavg()[0]!.toFixed(2)})\n`);
     const r = await execa(process.execPath, [agentMain, ...args], { reject: false, stderr: 'inherit', maxBuffer: 64 * 1024 * 1024 });
     try {
-      results.push({ variant, command, result: JSON.parse(String(r.stdout)) as LatencyResult, ...(r.exitCode !== 0 ? { error: `exit status ${r.exitCode}` } : {}) });
+      results.push({ kind, command, result: JSON.parse(String(r.stdout)) as LatencyResult, ...(r.exitCode !== 0 ? { error: `exit status ${r.exitCode}` } : {}) });
     } catch {
-      results.push({ variant, command, error: `exit status ${r.exitCode}, no result` });
+      results.push({ kind, command, error: `exit status ${r.exitCode}, no result` });
     }
   }
 
-  const header = ['iptables', 'cluster', 'updates', 'n', 'p50', 'p90', 'p99', 'max', 'syncs', 'sync med', 'first sync', 'agent peak RSS'];
-  const rows = results.map(({ variant, result: x, error }) => {
-    if (!x) return [variant, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', error ?? '-'];
-    if (x.skipped) return [variant, `${x.params.services} × ${x.params.endpointsPerService}`, 'skipped', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
+  const header = ['mode', 'cluster', 'updates', 'n', 'p50', 'p90', 'p99', 'max', 'syncs', 'sync med', 'first sync', 'agent peak RSS', 'kernel rules'];
+  const rows = results.map(({ kind, result: x, error }) => {
+    if (!x) return [kind, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', error ?? '-', '-'];
+    if (x.skipped) return [kind, `${x.params.services} × ${x.params.endpointsPerService}`, 'skipped', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
     const l = x.latencyMs;
     return [
-      `${variant}${error ? ` (${error})` : ''}`,
+      `${kind}${error ? ` (${error})` : ''}`,
       `${x.params.services.toLocaleString('en-US')} × ${x.params.endpointsPerService}`,
       `${x.churn?.sent ?? 0} at ${x.params.rate}/s`,
       String(l.count),
@@ -148,6 +175,7 @@ async function main(): Promise<number> {
       formatMs(x.syncs.syncMs.median),
       formatMs(x.agent?.firstSyncMs ?? NaN),
       x.agent?.peakRssMiB != null ? `${x.agent.peakRssMiB.toFixed(0)} MiB` : '-',
+      kernelRules(x),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -157,7 +185,7 @@ async function main(): Promise<number> {
   out.push(line(header));
   for (const r of rows) out.push(line(r));
   for (const r of results) {
-    out.push(`  ${r.variant}: ${r.command}`);
+    out.push(`  ${r.kind}: ${r.command}`);
     if (r.result?.skipped) out.push(`    skipped: ${r.result.skipped}`);
     if (r.result && !r.result.skipped && (!r.result.metric.agrees || r.result.missing > 0)) {
       out.push(`    metric count ${r.result.metric.count}, ${r.result.missing} updates missing`);

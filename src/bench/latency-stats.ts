@@ -1,6 +1,7 @@
 /**
  * The pure parts of `kube-proxy-ts bench --latency`: reading the agent's log
- * lines and its /metrics text, /proc/<pid>/status, and summarising latencies
+ * lines and its /metrics text, /proc/<pid>/status, what `iptables-save` or
+ * `nft -j list table` show of the agent's rules, and summarising latencies
  * (nearest-rank percentiles, as the rest of the bench).
  *
  * The agent logs (src/agent/agent.ts, --v=4), after a sync that put a
@@ -9,7 +10,8 @@
  *
  *   2025-01-01T00:00:00.000Z I "network programming latency" family=IPv4 ms=812
  *
- * and (--v=2) one line per family per successful sync:
+ * and (--v=2) one line per family per successful sync (both lines come from
+ * the mode-independent sync loop, so iptables and nftables mode log alike):
  *
  *   2025-01-01T00:00:00.000Z I "synced rules" family=IPv4 full=false servicePorts=1300 changed=3 rules=57 bytes=4711 ms=80 toolMs=61
  */
@@ -138,4 +140,74 @@ export function latencySummary(xs: readonly number[]): LatencySummary {
     sum += x;
   }
   return { count: xs.length, p50: quantile(xs, 0.5), p90: quantile(xs, 0.9), p99: quantile(xs, 0.99), max, min, mean: sum / xs.length };
+}
+
+/**
+ * What the kernel held at the end of a run, read inside the namespace with
+ * the mode's own tool (not the agent's account of what it wrote).
+ */
+export interface KernelTableCount {
+  /** iptables: `nat`, `filter`, …; nftables: `ip kube-proxy`. */
+  table: string;
+  /** iptables: the KUBE-* chains; nftables: every chain of the table. */
+  chains: number;
+  /** iptables: rules in a KUBE-* chain or jumping to one; nftables: every rule of the table. */
+  rules: number;
+  /** nftables: sets and maps; null in iptables mode (it has none). */
+  sets: number | null;
+  /** nftables: elements of those sets and maps; null in iptables mode. */
+  elements: number | null;
+}
+
+/**
+ * `iptables-save` output, per table holding any of the agent's chains or
+ * rules (in the bench's fresh namespace, every KUBE-* chain is the agent's).
+ * `servicesChain`: the table declares KUBE-SERVICES.
+ */
+export function iptablesSaveCounts(text: string): (KernelTableCount & { servicesChain: boolean })[] {
+  const out: (KernelTableCount & { servicesChain: boolean })[] = [];
+  let cur: (KernelTableCount & { servicesChain: boolean }) | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) {
+      cur = { table: line.slice(1).trim(), chains: 0, rules: 0, sets: null, elements: null, servicesChain: false };
+      out.push(cur);
+    } else if (!cur) {
+      continue;
+    } else if (line.startsWith(':KUBE-')) {
+      cur.chains++;
+      if (line.startsWith(':KUBE-SERVICES ')) cur.servicesChain = true;
+    } else if (line.startsWith('-A ') && (line.startsWith('-A KUBE-') || / -[jg] KUBE-/.test(line))) {
+      cur.rules++;
+    }
+  }
+  return out.filter((t) => t.chains > 0 || t.rules > 0);
+}
+
+/**
+ * `nft -j list table <family> <name>` output: the table's chains, rules,
+ * sets and maps, and the elements in those (one per entry of `elem`,
+ * whatever its key: an address, a concatenation, a range). Undefined when
+ * the table is not in the listing.
+ */
+export function nftTableCounts(listing: unknown, family: string, name: string): KernelTableCount | undefined {
+  const objects = (listing as { nftables?: unknown } | null)?.nftables;
+  if (!Array.isArray(objects)) return undefined;
+  const ours = (o: unknown): o is Record<string, unknown> => {
+    const x = o as Record<string, unknown> | null;
+    return typeof x === 'object' && x !== null && x.family === family && (x.table ?? x.name) === name;
+  };
+  let found = false;
+  const count: KernelTableCount = { table: `${family} ${name}`, chains: 0, rules: 0, sets: 0, elements: 0 };
+  for (const raw of objects as Record<string, unknown>[]) {
+    if (ours(raw.table)) found = true;
+    else if (ours(raw.chain)) count.chains++;
+    else if (ours(raw.rule)) count.rules++;
+    else {
+      const set = ours(raw.set) ? raw.set : ours(raw.map) ? raw.map : undefined;
+      if (!set) continue;
+      count.sets!++;
+      if (Array.isArray(set.elem)) count.elements! += set.elem.length;
+    }
+  }
+  return found ? count : undefined;
 }

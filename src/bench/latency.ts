@@ -9,7 +9,8 @@
  *   |   N services × M endpoints, 1 Node   | unix  |                                         |
  *   | churn: R slice updates a second,     | socket| agent: dist/src/agent/main.js --v=4     |
  *   |   each annotated last-change-trigger-|       |   --kubeconfig (server 127.0.0.1:6443)  |
- *   |   time = the moment it is sent       |       |   iptables-<variant> via PATH           |
+ *   |   time = the moment it is sent       |       |   --proxy-mode=iptables|nftables        |
+ *   |                                      |       |   (iptables-<variant> via PATH, or nft) |
  *   | reads the agent's stderr:            |<------|   logs "network programming latency"    |
  *   |   latency lines, sync lines          | pipe  |   /metrics on 127.0.0.1:10249           |
  *   +--------------------------------------+       +-----------------------------------------+
@@ -22,13 +23,23 @@
  * has logged a latency for every update (or a drain timeout), read
  * kubeproxy_network_programming_duration_seconds_count from the agent's
  * /metrics (from inside the namespace) and VmHWM from /proc/<pid>/status,
- * check the rules are in the chosen variant's tables, then stop everything.
+ * count the IPv4 rules the kernel holds with the mode's own tool
+ * (`iptables-<variant>-save`, or `nft -j list table ip kube-proxy`), then
+ * stop everything.
  *
- * The variant: the agent picks the iptables holding more rules, or on a tie
- * (a fresh namespace) the `iptables` on its PATH; the bench puts a directory
- * first on the agent's PATH whose iptables/ip6tables(-save/-restore) are
- * symlinks to xtables-<variant>-multi. XTABLES_LOCKFILE is private, so
- * iptables-legacy never waits for (or blocks) anyone else's iptables.
+ * When an update counts as programmed is the same in both modes: the agent's
+ * sync loop (src/agent/agent.ts) logs one "network programming latency" line
+ * per trigger time and observes kubeproxy_network_programming_duration_seconds
+ * after the backend's sync returned, whichever backend it is.
+ *
+ * iptables mode, the variant: the agent picks the iptables holding more
+ * rules, or on a tie (a fresh namespace) the `iptables` on its PATH; the
+ * bench puts a directory first on the agent's PATH whose
+ * iptables/ip6tables(-save/-restore) are symlinks to xtables-<variant>-multi.
+ * nftables mode needs no such choice: the agent runs `nft` from its PATH.
+ * XTABLES_LOCKFILE is private in both modes (nftables mode still removes
+ * iptables mode's leftovers at start), so iptables-legacy never waits for
+ * (or blocks) anyone else's iptables.
  *
  * Everything created is torn down on success, on failure and (through
  * cleanupLatencySync, from the command's signal handler) on SIGINT/SIGTERM:
@@ -46,12 +57,14 @@ import { execa } from 'execa';
 import type { EndpointSlice } from '../agent/model/types.js';
 import { parseDuration } from '../agent/util/duration.js';
 import { FakeApiServer } from '../testing/fake-apiserver.js';
+import { TABLE as NFT_TABLE } from '../backends/nftables/names.js';
 import { createNamespace, deleteLiveNamespacesSync, deleteNamespace, hostVariant, namespaceExists } from './bench-tools.js';
 import { chooseVariant, estimatedLines, estimateFullSeconds, FLOOR_CITATION } from './kernel-floor.js';
 import type { IptablesVariant } from './kernel-floor.js';
 import { apiNodeOf, apiServiceOf, apiSliceOf } from './latency-objects.js';
-import { latencySummary, metricSample, parseFamiliesLine, parseLatencyLine, parseSyncLine, procStatusKiB } from './latency-stats.js';
-import type { LatencySummary, LogFamily, SyncLine } from './latency-stats.js';
+import { iptablesSaveCounts, latencySummary, metricSample, nftTableCounts, parseFamiliesLine, parseLatencyLine, parseSyncLine, procStatusKiB } from './latency-stats.js';
+import type { KernelTableCount, LatencySummary, LogFamily, SyncLine } from './latency-stats.js';
+import type { BenchMode } from './scenario.js';
 import { summary } from './stats.js';
 import type { Summary } from './stats.js';
 import { BENCH_CLUSTER_CIDR, BENCH_NODE_NAME, summarize, SyntheticCluster } from './synthetic-cluster.js';
@@ -65,9 +78,11 @@ export interface LatencyOptions {
   /** Seconds of churn. */
   durationSeconds: number;
   seed: number;
-  /** --iptables; undefined: chosen (see chooseVariant). */
+  /** The agent's --proxy-mode. */
+  mode: BenchMode;
+  /** --iptables (iptables mode only); undefined: chosen (see chooseVariant). */
   iptables?: IptablesVariant;
-  /** The agent's --iptables-min-sync-period (Go duration). */
+  /** The agent's --iptables-min-sync-period (Go duration; it applies to both modes). */
   minSyncPeriod: string;
   /** Budget for the agent's start (until its first sync), seconds; also the skip threshold. */
   maxSeconds: number;
@@ -83,10 +98,27 @@ export const AGENT_METRICS_ADDRESS = '127.0.0.1:10249';
 const AGENT_HEALTHZ_ADDRESS = '127.0.0.1:10256';
 const BRIDGE_ADDRESS = '127.0.0.1:6443';
 
+/** The IPv4 rules the kernel held at the end, read inside the namespace with the mode's own tool. */
+export interface KernelCount {
+  /** The command that read them: `iptables-<variant>-save` or `nft -j list table ip kube-proxy`. */
+  command: string;
+  /** The tables holding the agent's rules (see KernelTableCount). */
+  tables: KernelTableCount[];
+  /** Totals over the tables. */
+  chains: number;
+  rules: number;
+  /** nftables: sets and maps, and their elements; null in iptables mode. */
+  sets: number | null;
+  elements: number | null;
+}
+
 export interface LatencyResult {
   bench: 'kube-proxy-ts';
-  schema: 1;
+  /** 2: `mode` (nftables too), `tool`, `iptables` null outside iptables mode, `agent.kernel`, `agent.rulesInVariant` null outside iptables mode. */
+  schema: 2;
   kind: 'latency';
+  /** The agent's --proxy-mode. */
+  mode: BenchMode;
   params: {
     services: number;
     endpointsPerService: number;
@@ -96,7 +128,20 @@ export interface LatencyResult {
     minSyncPeriod: string;
     maxSeconds: number;
   };
-  iptables: { variant: IptablesVariant; restore: string; reason: string; estimatedFullSyncSeconds: number };
+  /** The kernel tool the agent's syncs go through, whatever the mode. */
+  tool: {
+    /** `iptables-legacy-restore`, `iptables-nft-restore` or `nft`. */
+    command: string;
+    reason: string;
+  };
+  /** iptables mode only (null in nftables mode). */
+  iptables: {
+    variant: IptablesVariant;
+    restore: string;
+    reason: string;
+    /** The agent's first full sync, from the measured floor (kernel-floor.ts); over --max-seconds: skipped. */
+    estimatedFullSyncSeconds: number;
+  } | null;
   namespace: string;
   cluster: ClusterSummary | null;
   agent: {
@@ -110,8 +155,10 @@ export interface LatencyResult {
     peakRssMiB: number | null;
     /** VmRSS at the end, MiB. */
     rssMiB: number | null;
-    /** Whether the chosen variant's tables held the agent's chains at the end. */
+    /** iptables mode: whether the chosen variant's nat table held KUBE-SERVICES at the end; null in nftables mode, or before the end. */
     rulesInVariant: boolean | null;
+    /** What the kernel held at the end; null before the end, or when it could not be read. */
+    kernel: KernelCount | null;
   } | null;
   churn: {
     /** Updates sent. */
@@ -136,7 +183,7 @@ export interface LatencyResult {
     agrees: boolean;
     syncCount: number | null;
   };
-  /** IPv4 syncs from the start of the churn to the end of the drain. */
+  /** IPv4 syncs from the start of the churn to the end of the drain; toolMs: the part in the kernel tool (`tool.command`). */
   syncs: { count: number; full: number; partial: number; syncMs: Summary; toolMs: Summary };
   elapsedMs: number;
   skipped?: string;
@@ -298,6 +345,47 @@ async function getInNamespace(ns: string, url: string): Promise<string> {
   return String(r.stdout);
 }
 
+/** What the kernel held, as LatencyResult['agent'] reports it; `error` when it could not be read. */
+interface KernelReadout {
+  kernel: KernelCount | null;
+  rulesInVariant: boolean | null;
+  error?: string;
+}
+
+function kernelCount(command: string, tables: KernelTableCount[]): KernelCount {
+  const sum = (f: (t: KernelTableCount) => number | null): number => tables.reduce((acc, t) => acc + (f(t) ?? 0), 0);
+  const nft = command.startsWith('nft');
+  return { command, tables, chains: sum((t) => t.chains), rules: sum((t) => t.rules), sets: nft ? sum((t) => t.sets) : null, elements: nft ? sum((t) => t.elements) : null };
+}
+
+/** iptables mode: the chosen variant's IPv4 tables (every table, so filter's KUBE-* rules count too). */
+async function readIptablesKernel(ns: string, variant: IptablesVariant, lockFile: string): Promise<KernelReadout> {
+  const command = `iptables-${variant}-save`;
+  const saved = await execa('ip', ['netns', 'exec', ns, command], { env: { XTABLES_LOCKFILE: lockFile }, reject: false, maxBuffer: 1024 * 1024 * 1024 });
+  if (saved.exitCode !== 0) return { kernel: null, rulesInVariant: false, error: `${command}: ${String(saved.stderr).trim() || saved.shortMessage}` };
+  const tables = iptablesSaveCounts(String(saved.stdout));
+  return {
+    kernel: kernelCount(command, tables.map(({ servicesChain: _, ...t }) => t)),
+    rulesInVariant: tables.some((t) => t.table === 'nat' && t.servicesChain),
+  };
+}
+
+/** nftables mode: the agent's IPv4 table, as nft lists it (rulesInVariant is iptables mode's: null). */
+async function readNftKernel(ns: string): Promise<KernelReadout> {
+  const argv = ['nft', '-j', 'list', 'table', 'ip', NFT_TABLE];
+  const command = argv.join(' ');
+  const listed = await execa('ip', ['netns', 'exec', ns, ...argv], { reject: false, stdin: 'ignore', maxBuffer: 1024 * 1024 * 1024 });
+  // No such table: read fine, and nothing of the agent's is there.
+  if (listed.exitCode !== 0 && /No such file or directory/.test(String(listed.stderr))) return { kernel: kernelCount(command, []), rulesInVariant: null };
+  if (listed.exitCode !== 0) return { kernel: null, rulesInVariant: null, error: `${command}: ${String(listed.stderr).trim() || listed.shortMessage}` };
+  try {
+    const table = nftTableCounts(JSON.parse(String(listed.stdout)), 'ip', NFT_TABLE);
+    return { kernel: kernelCount(command, table ? [table] : []), rulesInVariant: null };
+  } catch (err) {
+    return { kernel: null, rulesInVariant: null, error: `${command}: ${(err as Error).message}` };
+  }
+}
+
 function kubeconfigText(server: string): string {
   return `apiVersion: v1
 kind: Config
@@ -316,11 +404,48 @@ current-context: default
 
 // ---------------------------------------------------------------------------
 
-function emptyResult(opts: LatencyOptions, variant: IptablesVariant, reason: string, namespace: string): LatencyResult {
+/** The mode's kernel tool and, in iptables mode, the variant with its floor estimate. */
+interface ModeChoice {
+  tool: LatencyResult['tool'];
+  iptables: LatencyResult['iptables'];
+}
+
+async function chooseMode(opts: LatencyOptions): Promise<ModeChoice> {
+  if (opts.mode === 'nftables') {
+    // The command refuses this as a usage error; a caller of runLatencyBench gets the same answer.
+    if (opts.iptables) throw new Error(`--iptables ${opts.iptables} is for --mode iptables; --mode nftables uses nft`);
+    // Checked here, before anything is created: without it the agent would only fail at its start, inside the namespace.
+    const nft = await execa('nft', ['--version'], { reject: false, stdin: 'ignore' });
+    if (nft.exitCode !== 0) {
+      const why = /ENOENT/.test(nft.shortMessage ?? '') ? 'it is not installed (no nft on PATH)' : `\`nft --version\` failed: ${String(nft.stderr).trim() || nft.shortMessage}`;
+      throw new Error(`--mode nftables needs nft (the agent runs it to program its table): ${why}`);
+    }
+    return { tool: { command: 'nft', reason: `--proxy-mode=nftables: one \`nft -f -\` transaction per sync (${String(nft.stdout).trim()})` }, iptables: null };
+  }
+  const choice = chooseVariant(opts.iptables, opts.services, opts.iptables ? 'legacy' : await hostVariant());
+  const restore = `iptables-${choice.variant}-restore`;
+  return {
+    tool: { command: restore, reason: choice.reason },
+    iptables: {
+      variant: choice.variant,
+      restore,
+      reason: choice.reason,
+      estimatedFullSyncSeconds: estimateFullSeconds(choice.variant, estimatedLines(opts.services, opts.endpointsPerService)),
+    },
+  };
+}
+
+/** How a run is named in tables and progress: `iptables-<variant>` or `nftables`. */
+export function latencyLabel(r: Pick<LatencyResult, 'mode' | 'iptables'>): string {
+  return r.iptables ? `iptables-${r.iptables.variant}` : r.mode;
+}
+
+function emptyResult(opts: LatencyOptions, choice: ModeChoice, namespace: string): LatencyResult {
   return {
     bench: 'kube-proxy-ts',
-    schema: 1,
+    schema: 2,
     kind: 'latency',
+    mode: opts.mode,
     params: {
       services: opts.services,
       endpointsPerService: opts.endpointsPerService,
@@ -330,12 +455,8 @@ function emptyResult(opts: LatencyOptions, variant: IptablesVariant, reason: str
       minSyncPeriod: opts.minSyncPeriod,
       maxSeconds: opts.maxSeconds,
     },
-    iptables: {
-      variant,
-      restore: `iptables-${variant}-restore`,
-      reason,
-      estimatedFullSyncSeconds: estimateFullSeconds(variant, estimatedLines(opts.services, opts.endpointsPerService)),
-    },
+    tool: choice.tool,
+    iptables: choice.iptables,
     namespace,
     cluster: null,
     agent: null,
@@ -355,12 +476,14 @@ export async function runLatencyBench(opts: LatencyOptions): Promise<LatencyResu
   const progress = opts.progress ?? (() => {});
   const minSyncMs = parseDuration(opts.minSyncPeriod);
   if (minSyncMs === undefined) throw new Error(`--iptables-min-sync-period: ${JSON.stringify(opts.minSyncPeriod)} is not a duration (e.g. 1s, 500ms)`);
-  const choice = chooseVariant(opts.iptables, opts.services, opts.iptables ? 'legacy' : await hostVariant());
+  const choice = await chooseMode(opts);
   const ns = opts.namespace ?? `kpt-latency-${process.pid}`;
-  const result = emptyResult(opts, choice.variant, choice.reason, ns);
-  if (result.iptables.estimatedFullSyncSeconds > opts.maxSeconds) {
+  const result = emptyResult(opts, choice, ns);
+  const label = latencyLabel(result);
+  // Only iptables has a measured floor (kernel-floor.ts); nftables mode just has --max-seconds to reach its first sync.
+  if (choice.iptables && choice.iptables.estimatedFullSyncSeconds > opts.maxSeconds) {
     result.skipped =
-      `iptables-${choice.variant}: the agent's first full sync alone would take about ${Math.round(result.iptables.estimatedFullSyncSeconds)} s ` +
+      `${label}: the agent's first full sync alone would take about ${Math.round(choice.iptables.estimatedFullSyncSeconds)} s ` +
       `(budget ${opts.maxSeconds} s, --max-seconds); ${FLOOR_CITATION}`;
     result.elapsedMs = performance.now() - started;
     return result;
@@ -395,7 +518,7 @@ export async function runLatencyBench(opts: LatencyOptions): Promise<LatencyResu
       for (const s of g.slices) api.create('endpointslices', apiSliceOf(s));
     }
     writeFileSync(join(dir, 'kubeconfig'), kubeconfigText(`http://${BRIDGE_ADDRESS}`));
-    const bin = variantBinDir(dir, choice.variant);
+    const bin = choice.iptables ? variantBinDir(dir, choice.iptables.variant) : undefined;
 
     progress(`creating network namespace ${ns}`);
     await createNamespace(ns);
@@ -416,6 +539,7 @@ export async function runLatencyBench(opts: LatencyOptions): Promise<LatencyResu
     // The agent.
     const args = [
       '--v=4',
+      `--proxy-mode=${opts.mode}`,
       `--kubeconfig=${join(dir, 'kubeconfig')}`,
       `--hostname-override=${BENCH_NODE_NAME}`,
       `--cluster-cidr=${BENCH_CLUSTER_CIDR}`,
@@ -423,7 +547,7 @@ export async function runLatencyBench(opts: LatencyOptions): Promise<LatencyResu
       `--metrics-bind-address=${AGENT_METRICS_ADDRESS}`,
       `--healthz-bind-address=${AGENT_HEALTHZ_ADDRESS}`,
     ];
-    result.agent = { args: [agentMain, ...args], families: [], firstSyncMs: NaN, peakRssMiB: null, rssMiB: null, rulesInVariant: null };
+    result.agent = { args: [agentMain, ...args], families: [], firstSyncMs: NaN, peakRssMiB: null, rssMiB: null, rulesInVariant: null, kernel: null };
     const latencies: Record<LogFamily, number[]> = { IPv4: [], IPv6: [] };
     const syncLines: { at: number; sync: SyncLine }[] = [];
     let families: LogFamily[] | undefined;
@@ -461,10 +585,11 @@ export async function runLatencyBench(opts: LatencyOptions): Promise<LatencyResu
       return true;
     };
 
-    progress(`starting the agent (iptables-${choice.variant}) in ${ns}`);
+    progress(`starting the agent (${label}) in ${ns}`);
     const agentStarted = performance.now();
     const lockFile = join(dir, 'xtables.lock');
-    agent = startInNamespace(ns, [process.execPath, agentMain, ...args], childEnv({ PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, XTABLES_LOCKFILE: lockFile }), onAgentLine, 'ignore');
+    const agentEnv = childEnv({ ...(bin ? { PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` } : {}), XTABLES_LOCKFILE: lockFile });
+    agent = startInNamespace(ns, [process.execPath, agentMain, ...args], agentEnv, onAgentLine, 'ignore');
     const pid = nodePid(agent.pid);
     livePids.add(pid);
     agent.exited.then(() => livePids.delete(pid), () => undefined);
@@ -530,8 +655,11 @@ export async function runLatencyBench(opts: LatencyOptions): Promise<LatencyResu
     } catch {
       // gone
     }
-    const saved = await execa('ip', ['netns', 'exec', ns, `iptables-${choice.variant}-save`, '-t', 'nat'], { env: { XTABLES_LOCKFILE: lockFile }, reject: false, maxBuffer: 1024 * 1024 * 1024 });
-    result.agent.rulesInVariant = saved.exitCode === 0 && /^:KUBE-SERVICES /m.test(String(saved.stdout));
+    progress('counting the rules in the kernel');
+    const kernel = choice.iptables ? await readIptablesKernel(ns, choice.iptables.variant, lockFile) : await readNftKernel(ns);
+    result.agent.kernel = kernel.kernel;
+    result.agent.rulesInVariant = kernel.rulesInVariant;
+    if (kernel.error) progress(`cannot count the rules in the kernel: ${kernel.error}`);
 
     const ipv4 = latencies.IPv4.slice(latenciesBefore);
     result.latencyMs = latencySummary(ipv4);
