@@ -15,13 +15,17 @@
  *   externalTrafficPolicy Local), its endpoint
  *   addresses in `hairpin-endpoints`, and the shared `lb-…` chains it sends
  *   traffic to (lb-chains.ts). No chain of its own but `firewall-`.
- * - With session affinity ClientIP: upstream's nftables layout, rule for rule
+ * - With session affinity ClientIP: upstream's per-service chains
  *   (syncProxyRules / writeServiceToEndpointRules): `service-` (Cluster
  *   policy), `local-` (this node's endpoints), `external-` (masquerade or
- *   short-circuit, then the external policy chain), `firewall-`, and one
- *   `endpoint-` chain per endpoint (hairpin masquerade, affinity update,
- *   DNAT) with an `affinity-` set (timeout = sessionAffinity timeout),
- *   checked before `numgen random mod N vmap { 0 : goto endpoint-…, … }`.
+ *   short-circuit, then the external policy chain), `firewall-`; the
+ *   endpoints inline in the policy chains with one affinity set for the port
+ *   (affinity.ts), their addresses in `hairpin-endpoints`.
+ * - With `layout: 'upstream'`, every port as upstream writes it, rule for
+ *   rule: those chains plus one `endpoint-` chain per endpoint (hairpin
+ *   masquerade, affinity update, DNAT) and, with session affinity, an
+ *   `affinity-` set per endpoint checked before `numgen random mod N vmap
+ *   { 0 : goto endpoint-…, … }`.
  */
 import {
   categorizeEndpoints,
@@ -98,7 +102,7 @@ export interface RenderedServicePort {
   elements: ElementSpec[];
 }
 
-/** The containers whose elements come from service ports (nodeport-ips comes from the config). */
+/** Whether a container of service port elements is a map (the others are sets). */
 export const isMapContainer = (name: string): boolean => name !== CLUSTER_IPS_SET && name !== HAIRPIN_SET;
 
 interface EndpointInfo {
