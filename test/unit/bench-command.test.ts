@@ -56,6 +56,8 @@ t.test('--no-apply --json: the whole pipeline, the JSON shape', async (t) => {
   t.ok(r.phases!.full.bytes.median > 10 * r.phases!.endpointChange.bytes.median, 'a single-endpoint change is a small fraction of a full sync');
   t.ok(r.phases!.endpointChange.bytes.max < 5000, 'a single-endpoint change stays under 5 KB');
   t.ok(r.peakRssMiB > 0 && r.elapsedMs > 0);
+  t.ok(r.peakRssAllRunsMiB >= r.peakRssMiB, 'the peak over both runs is at least the first run\'s');
+  for (const p of PHASES) t.ok(r.phases![p].peakRssMiB <= r.peakRssMiB + 1e-9, `${p}: its peak is the first run's`);
   t.match(x.err, /repeat 1\/2: cold full sync/, 'progress on stderr');
   t.notMatch(x.out, /repeat 1\/2:/, 'and not on stdout');
 });

@@ -14,7 +14,7 @@ import type { NftRenderConfig } from './config.js';
 import { CLUSTER_IPS_CHECK, CLUSTER_IPS_SET, TABLE } from './names.js';
 import type { NftApplier } from './nft/applier.js';
 import { chain } from './nft/objects.js';
-import { applyPlan, planPartial, sharedCounts } from './partial.js';
+import { applyPlan, planPartial } from './partial.js';
 import type { WrittenState } from './partial.js';
 import type { RenderedServicePort } from './render-service.js';
 import { planFull, renderAll, renderCleanup } from './render.js';
@@ -47,7 +47,10 @@ const withoutCIDRs = (c: NftRenderConfig): NftRenderConfig => ({ ...c, serviceCI
 /** SyncResult of a transaction: rules and elements written; by object kind, every operation. */
 function resultOf(tx: Transaction, full: boolean, toolMs: number): SyncResult {
   const byKind: Record<string, number> = {};
-  for (const op of tx.operations) byKind[op.obj.kind] = (byKind[op.obj.kind] ?? 0) + 1;
+  for (const op of tx.operations) {
+    const kind = op.obj.kind === 'elements' ? 'element' : op.obj.kind;
+    byKind[kind] = (byKind[kind] ?? 0) + (op.obj.kind === 'elements' ? op.obj.count : 1);
+  }
   const counts = tx.counts();
   const rules = (counts['add rule'] ?? 0) + (counts['add element'] ?? 0);
   return { full, bytes: tx.isEmpty ? 0 : tx.byteLength(), rules, rulesByTable: byKind, toolMs };
@@ -123,13 +126,12 @@ export class NftablesBackend implements Backend {
     // Until this succeeds, what the kernel holds is unknown: the next sync must be full too.
     this.written = undefined;
     const existing = await this.nft.list(nftFamily(cfg), TABLE);
-    const ports = renderAll(snapshot, cfg);
-    const plan = planFull(ports, cfg, { existing, resetBaseChains: !this.baseChainsReset, deferStaleChains: this.defer });
+    const plan = planFull(renderAll(snapshot, cfg), cfg, { existing, resetBaseChains: !this.baseChainsReset, deferStaleChains: this.defer });
     const start = performance.now();
     await this.nft.apply(plan.tx);
     const toolMs = performance.now() - start;
     this.baseChainsReset = true;
-    this.written = { cfg, ports, elements: plan.elements, shared: sharedCounts(ports.values()) };
+    this.written = { cfg, ports: new Map(snapshot.servicePorts), elements: plan.elements, shared: plan.shared };
     this.canary = await this.nft.setHandle(nftFamily(cfg), TABLE, CLUSTER_IPS_SET).catch(() => undefined);
     this.pendingDeletes.clear();
     if (this.defer) for (const c of plan.staleChains) this.pendingDeletes.set(c, this.now());

@@ -7,6 +7,8 @@
  * syncs diff the effective elements of the keys a change touches. Pure.
  */
 import { joinParts } from './nft/objects.js';
+import type { ElementObj } from './nft/objects.js';
+import { isMapContainer } from './render-service.js';
 import type { ElementSpec } from './render-service.js';
 
 /** `container key . parts`: one element's identity. */
@@ -18,11 +20,20 @@ function sameElement(a: ElementSpec | undefined, b: ElementSpec | undefined): bo
 }
 
 /**
- * The contributions to one element: almost always a single port's (kept as
- * `[portKey, element]`, no Map: 270,000 elements at 10,000 services), a Map
- * when two or more ports contribute the same key.
+ * One port's element, kept lean: its owner and its value and comment as
+ * strings (270,000 of these at 10,000 services; the element object is made
+ * again when needed).
  */
-type Contributors = readonly [string, ElementSpec] | Map<string, ElementSpec>;
+class Lean {
+  constructor(
+    readonly owner: string,
+    readonly value: string | undefined,
+    readonly comment: string | undefined,
+  ) {}
+}
+
+/** The contributions to one element: almost always a single port's, a Map when two or more ports contribute the same key. */
+type Contributors = Lean | Map<string, ElementSpec>;
 
 function greatest(contributors: ReadonlyMap<string, ElementSpec> | undefined): ElementSpec | undefined {
   if (!contributors || contributors.size === 0) return undefined;
@@ -31,9 +42,16 @@ function greatest(contributors: ReadonlyMap<string, ElementSpec> | undefined): E
   return contributors.get(bestKey!);
 }
 
-const effective = (c: Contributors | undefined): ElementSpec | undefined => (c === undefined ? undefined : c instanceof Map ? greatest(c) : c[1]);
+const lean = (owner: string, e: ElementSpec): Lean => new Lean(owner, e.value === undefined ? undefined : e.value.length === 1 ? e.value[0] : joinParts(e.value), e.comment);
 
-const asMap = (c: Contributors | undefined): Map<string, ElementSpec> => (c === undefined ? new Map() : c instanceof Map ? new Map(c) : new Map([c]));
+/** The element a lean entry stands for, as an nft element object. */
+function element(container: string, key: string, l: Lean): ElementSpec & ElementObj {
+  const isMap = isMapContainer(container);
+  const e: ElementSpec & ElementObj = { kind: 'element', container, isMap, key: [key] };
+  if (l.value !== undefined) e.value = [l.value];
+  if (l.comment !== undefined) e.comment = l.comment;
+  return e;
+}
 
 export interface ElementChange {
   /** Elements to delete (the old effective element of a key that changed or disappeared). */
@@ -46,7 +64,7 @@ export interface ElementChange {
 
 /** Contributions by container, then by the key's text (no id string per element). */
 class ById {
-  private readonly containers = new Map<string, Map<string, Contributors>>();
+  readonly containers = new Map<string, Map<string, Contributors>>();
   size = 0;
   /** The map of one container and the element's key text in it. */
   slot(e: Pick<ElementSpec, 'container' | 'key'>): { m: Map<string, Contributors>; k: string } {
@@ -54,26 +72,13 @@ class ById {
     if (!m) this.containers.set(e.container, (m = new Map()));
     return { m, k: e.key.length === 1 ? e.key[0]! : joinParts(e.key) };
   }
-  get(e: Pick<ElementSpec, 'container' | 'key'>): Contributors | undefined {
-    const { m, k } = this.slot(e);
-    return m.get(k);
-  }
-  set(e: Pick<ElementSpec, 'container' | 'key'>, c: Contributors): void {
-    const { m, k } = this.slot(e);
-    this.put(m, k, c);
-  }
   put(m: Map<string, Contributors>, k: string, c: Contributors): void {
     const before = m.size;
     m.set(k, c);
     this.size += m.size - before;
   }
-  delete(e: Pick<ElementSpec, 'container' | 'key'>): void {
-    const { m, k } = this.slot(e);
+  remove(m: Map<string, Contributors>, k: string): void {
     if (m.delete(k)) this.size--;
-  }
-  /** Every contribution, container by container, in the order first recorded. */
-  *values(): Generator<Contributors> {
-    for (const m of this.containers.values()) yield* m.values();
   }
 }
 
@@ -81,18 +86,24 @@ export class ElementStore {
   /** Each element's contributions (port key → its element). */
   private readonly byId = new ById();
 
+  /** The element in effect for a key. */
+  private effective(container: string, key: string, c: Contributors | undefined): ElementSpec | undefined {
+    return c === undefined ? undefined : c instanceof Map ? greatest(c) : element(container, key, c);
+  }
+
   /**
    * Every effective element (one per id), container by container in the
-   * order they were first recorded: a store filled from ports in key order
-   * (a full sync) always gives the same order.
+   * order they were first recorded, made as they are taken: a store filled
+   * from ports in key order (a full sync) always gives the same order.
    */
-  all(): ElementSpec[] {
-    const out: ElementSpec[] = [];
-    for (const c of this.byId.values()) {
-      const e = effective(c);
-      if (e) out.push(e);
+  *all(): Generator<ElementSpec & ElementObj> {
+    for (const [container, m] of this.byId.containers) {
+      for (const [k, c] of m) {
+        const e = this.effective(container, k, c);
+        // (The renderer's elements and the lean ones made again are nft element objects already.)
+        if (e) yield e as ElementSpec & ElementObj;
+      }
     }
-    return out;
   }
 
   get size(): number {
@@ -102,22 +113,25 @@ export class ElementStore {
   /** Records a port's elements (undefined: the port is gone), replacing what it had. */
   record(portKey: string, before: readonly ElementSpec[] | undefined, after: readonly ElementSpec[] | undefined): void {
     for (const e of before ?? []) {
-      const c = this.byId.get(e);
+      const { m, k } = this.byId.slot(e);
+      const c = m.get(k);
       if (c === undefined) continue;
       if (!(c instanceof Map)) {
-        if (c[0] === portKey) this.byId.delete(e);
+        if (c.owner === portKey) this.byId.remove(m, k);
         continue;
       }
       c.delete(portKey);
-      if (c.size === 1) this.byId.set(e, [...c.entries()][0]!);
-      else if (c.size === 0) this.byId.delete(e);
+      if (c.size === 1) {
+        const [owner, only] = [...c.entries()][0]!;
+        m.set(k, lean(owner, only));
+      } else if (c.size === 0) this.byId.remove(m, k);
     }
     for (const e of after ?? []) {
       const { m, k } = this.byId.slot(e);
       const c = m.get(k);
-      if (c === undefined || (!(c instanceof Map) && c[0] === portKey)) this.byId.put(m, k, [portKey, e]);
+      if (c === undefined || (!(c instanceof Map) && c.owner === portKey)) this.byId.put(m, k, lean(portKey, e));
       else if (c instanceof Map) c.set(portKey, e);
-      else m.set(k, new Map([c, [portKey, e]]));
+      else m.set(k, new Map([[c.owner, element(e.container, k, c)], [portKey, e]]));
     }
   }
 
@@ -145,13 +159,15 @@ export class ElementStore {
     const deletes: ElementSpec[] = [];
     const adds: ElementSpec[] = [];
     for (const id of [...overrides.keys()].sort()) {
-      const now = this.byId.get(samples.get(id)!);
-      const next = asMap(now);
+      const sample = samples.get(id)!;
+      const { m, k } = this.byId.slot(sample);
+      const now = m.get(k);
+      const next = now === undefined ? new Map<string, ElementSpec>() : now instanceof Map ? new Map(now) : new Map([[now.owner, element(sample.container, k, now)]]);
       for (const [portKey, e] of overrides.get(id)!) {
         if (e === null) next.delete(portKey);
         else next.set(portKey, e);
       }
-      const a = effective(now);
+      const a = this.effective(sample.container, k, now);
       const b = greatest(next);
       if (sameElement(a, b)) continue;
       if (a) deletes.push(a);

@@ -30,26 +30,27 @@ import { renderServicePort } from './render-service.js';
 import type { AffinitySetSpec, ChainSpec, ElementSpec, RenderedServicePort } from './render-service.js';
 import type { ServicePort } from '../../agent/model/types.js';
 
-/** What the kernel holds, as far as this backend wrote it. */
+/**
+ * What the kernel holds, as far as this backend wrote it: the service ports
+ * it was written from (the model's own objects, so they cost nothing; a
+ * changed port's previous rules are rendered again from them, the renderer
+ * being pure), the elements in effect, and the shared chains' use counts.
+ */
 export interface WrittenState {
   cfg: NftRenderConfig;
-  ports: Map<string, RenderedServicePort>;
+  ports: Map<string, ServicePort>;
   elements: ElementStore;
   /** Shared chain name → how many ports use it. */
   shared: Map<string, number>;
-}
-
-/** How many of these ports use each shared chain. */
-export function sharedCounts(ports: Iterable<RenderedServicePort>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const p of ports) for (const c of p.shared) out.set(c.name, (out.get(c.name) ?? 0) + 1);
-  return out;
 }
 
 export interface PartialPlan {
   tx: Transaction;
   /** The rendered ports to record once applied (undefined: the port is gone). */
   updates: Map<string, RenderedServicePort | undefined>;
+  /** Their service ports, and what they were rendered as when last written. */
+  servicePorts: Map<string, ServicePort | undefined>;
+  previous: Map<string, RenderedServicePort | undefined>;
   /** Element contributions to record once applied. */
   elementUpdates: Map<string, ElementSpec[] | undefined>;
   /** Chains no longer used (flushed; deleted unless deferred). */
@@ -72,10 +73,15 @@ export function planPartial(
   opts: { deferStaleChains?: boolean; rewriteFixedChains?: readonly string[] } = {},
 ): PartialPlan {
   const updates = new Map<string, RenderedServicePort | undefined>();
+  const servicePorts = new Map<string, ServicePort | undefined>();
+  const previous = new Map<string, RenderedServicePort | undefined>();
   for (const key of [...new Set(changed)].sort()) {
     const sp = lookup(key);
-    if (!sp && !written.ports.has(key)) continue;
+    const before = written.ports.get(key);
+    if (!sp && !before) continue;
     updates.set(key, sp ? renderServicePort(sp, cfg) : undefined);
+    servicePorts.set(key, sp);
+    previous.set(key, before ? renderServicePort(before, written.cfg) : undefined);
   }
 
   const newChains: ChainSpec[] = [];
@@ -86,7 +92,7 @@ export function planPartial(
   const elementChanges = new Map<string, { before: ElementSpec[] | undefined; after: ElementSpec[] | undefined }>();
 
   for (const [key, next] of updates) {
-    const prev = written.ports.get(key);
+    const prev = previous.get(key);
     const prevSets = new Map((prev?.sets ?? []).map((s) => [s.name, s]));
     let setChanged = false;
     for (const s of next?.sets ?? []) {
@@ -119,7 +125,7 @@ export function planPartial(
   // Shared chains: added with their first user, stale with their last.
   const delta = new Map<string, { spec?: ChainSpec; n: number }>();
   for (const [key, next] of updates) {
-    for (const c of written.ports.get(key)?.shared ?? []) delta.set(c.name, { ...delta.get(c.name), n: (delta.get(c.name)?.n ?? 0) - 1 });
+    for (const c of previous.get(key)?.shared ?? []) delta.set(c.name, { ...delta.get(c.name), n: (delta.get(c.name)?.n ?? 0) - 1 });
     for (const c of next?.shared ?? []) delta.set(c.name, { spec: c, n: (delta.get(c.name)?.n ?? 0) + 1 });
   }
   const counts = new Map<string, number>();
@@ -151,14 +157,15 @@ export function planPartial(
   for (const e of el.adds) tx.add(elementObj(e));
 
   if (!opts.deferStaleChains) for (const name of stale) tx.delete(chain(name));
-  return { tx, updates, elementUpdates: el.updates, staleChains: stale, sharedCounts: counts };
+  return { tx, updates, servicePorts, previous, elementUpdates: el.updates, staleChains: stale, sharedCounts: counts };
 }
 
 /** Records an applied plan. */
 export function applyPlan(written: WrittenState, plan: PartialPlan): void {
   for (const [k, v] of plan.updates) {
-    written.elements.record(k, written.ports.get(k)?.elements, v?.elements);
-    if (v) written.ports.set(k, v);
+    written.elements.record(k, plan.previous.get(k)?.elements, v?.elements);
+    const sp = plan.servicePorts.get(k);
+    if (sp) written.ports.set(k, sp);
     else written.ports.delete(k);
   }
   for (const [name, n] of plan.sharedCounts) {

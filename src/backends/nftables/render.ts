@@ -24,11 +24,13 @@ export { DEFAULT_NFT_CONFIG } from './config.js';
 
 export const TABLE_COMMENT = 'rules for kube-proxy';
 
-/** Renders every service port of the snapshot, in key order. */
-export function renderAll(snapshot: Snapshot, cfg: NftRenderConfig): Map<string, RenderedServicePort> {
-  const out = new Map<string, RenderedServicePort>();
-  for (const key of [...snapshot.servicePorts.keys()].sort()) out.set(key, renderServicePort(snapshot.servicePorts.get(key)!, cfg));
-  return out;
+/**
+ * Renders every service port of the snapshot, in key order, one at a time
+ * as they are taken (a full sync keeps what it needs of each and drops the
+ * rest: at 10,000 services the rendered elements alone are 270,000 objects).
+ */
+export function* renderAll(snapshot: Snapshot, cfg: NftRenderConfig): Generator<[string, RenderedServicePort]> {
+  for (const key of [...snapshot.servicePorts.keys()].sort()) yield [key, renderServicePort(snapshot.servicePorts.get(key)!, cfg)];
 }
 
 export function newTransaction(cfg: NftRenderConfig): Transaction {
@@ -70,12 +72,14 @@ export interface FullPlan {
   tx: Transaction;
   /** The effective shared elements written. */
   elements: ElementStore;
+  /** How many ports use each shared chain. */
+  shared: Map<string, number>;
   /** Chains flushed as stale (and deleted, unless deferred). */
   staleChains: string[];
 }
 
-/** Plans a full sync of the given rendered ports. Pure. */
-export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: NftRenderConfig, opts: FullPlanOptions = {}): FullPlan {
+/** Plans a full sync of the given rendered ports (in key order; taken once). Pure. */
+export function planFull(ports: Iterable<[string, RenderedServicePort]>, cfg: NftRenderConfig, opts: FullPlanOptions = {}): FullPlan {
   const tx = newTransaction(cfg);
   const existing = opts.existing;
   const isThere = (name: string): boolean => existing === undefined || existing.chains.has(name);
@@ -103,13 +107,20 @@ export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: N
     tx.add(chain(c.name, c.comment !== undefined ? { comment: c.comment } : {}));
     wantedChains.add(c.name);
   }
-  for (const p of ports.values()) {
+  // One pass over the ports: their chains and sets are kept for the steps below, their elements go to the store.
+  const affinity = new Map<string, AffinitySetSpec>();
+  const elements = new ElementStore();
+  const shared = new Map<string, number>();
+  for (const [key, p] of ports) {
     for (const c of [...p.shared, ...p.chains]) {
       if (wantedChains.has(c.name)) continue;
       tx.add(chain(c.name));
       wantedChains.add(c.name);
       declared.push(c);
     }
+    for (const c of p.shared) shared.set(c.name, (shared.get(c.name) ?? 0) + 1);
+    for (const st of p.sets) affinity.set(st.name, st);
+    elements.record(key, undefined, p.elements);
   }
   for (const name of wantedChains) if (isThere(name)) tx.flush(chain(name));
   const staleChains = existing ? [...existing.chains.keys()].filter((n) => !wantedChains.has(n)).sort() : [];
@@ -118,8 +129,6 @@ export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: N
   // Sets and maps. No rule refers to anything now: stale ones, and those of another kind, type or
   // timeout, are deleted; the fixed ones are emptied (and refilled below); affinity sets keep their entries.
   const fixed = fixedSets(cfg);
-  const affinity = new Map<string, AffinitySetSpec>();
-  for (const p of ports.values()) for (const s of p.sets) affinity.set(s.name, s);
   // (A `typeof` map is listed with the types nft derived: only its kind is compared.)
   const wanted = new Map<string, { kind: 'set' | 'map'; type?: string; timeout?: number }>();
   for (const s of fixed) wanted.set(s.name, s.type !== undefined ? { kind: s.kind, type: s.type } : { kind: s.kind });
@@ -154,12 +163,11 @@ export function planFull(ports: ReadonlyMap<string, RenderedServicePort>, cfg: N
 
   // Elements.
   for (const ip of nodePortIPs(cfg)) tx.add(setElement(NODEPORT_IPS_SET, [ip]));
-  const elements = new ElementStore();
-  for (const [key, p] of ports) elements.record(key, undefined, p.elements);
-  for (const e of elements.all()) tx.add(elementObj(e));
+  // Made from the store as nft reads them.
+  if (elements.size > 0) tx.add({ kind: 'elements', count: elements.size, items: () => elements.all() });
 
   if (!opts.deferStaleChains) for (const name of staleChains) tx.delete(chain(name));
-  return { tx, elements, staleChains };
+  return { tx, elements, shared, staleChains };
 }
 
 /**

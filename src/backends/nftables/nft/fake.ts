@@ -136,16 +136,19 @@ export class FakeNft {
     const saved = this.tables;
     const savedSeq = this.seq;
     this.tables = cloneTables(this.tables);
-    for (let i = 0; i < tx.operations.length; i++) {
-      const op = tx.operations[i]!;
-      try {
-        this.apply(tx.family, tx.table, op.verb, op.obj);
-      } catch (err) {
-        this.tables = saved;
-        this.seq = savedSeq;
-        if (!(err instanceof Failure)) throw err;
-        const lineText = operationText(op.verb, op.obj, tx.family, tx.table);
-        throw new NftError(`nft -f failed: ${err.message} at input line ${i + 1}: ${lineText}`, err.message, i + 1, lineText, err.notFound);
+    let line = 0;
+    for (const op of tx.operations) {
+      for (const obj of op.obj.kind === 'elements' ? op.obj.items() : [op.obj]) {
+        line++;
+        try {
+          this.apply(tx.family, tx.table, op.verb, obj);
+        } catch (err) {
+          this.tables = saved;
+          this.seq = savedSeq;
+          if (!(err instanceof Failure)) throw err;
+          const lineText = operationText(op.verb, obj, tx.family, tx.table);
+          throw new NftError(`nft -f failed: ${err.message} at input line ${line}: ${lineText}`, err.message, line, lineText, err.notFound);
+        }
       }
     }
     this.applied.push(text);

@@ -76,7 +76,18 @@ export interface ElementObj {
   timeout?: number;
 }
 
-export type NftObject = TableObj | ChainObj | RuleObj | SetObj | MapObj | ElementObj;
+/**
+ * Many elements added at once, made only when the transaction is written or
+ * applied (a full sync's 270,000 elements at 10,000 services are never all
+ * objects at the same time). Only `add` takes it.
+ */
+export interface ElementBatchObj {
+  kind: 'elements';
+  count: number;
+  items: () => Iterable<ElementObj>;
+}
+
+export type NftObject = TableObj | ChainObj | RuleObj | SetObj | MapObj | ElementObj | ElementBatchObj;
 
 export type Verb = 'add' | 'create' | 'insert' | 'replace' | 'delete' | 'flush' | 'destroy';
 
@@ -88,6 +99,7 @@ export const VERBS: Record<NftObject['kind'], readonly Verb[]> = {
   set: ['add', 'create', 'delete', 'flush', 'destroy'],
   map: ['add', 'create', 'delete', 'flush', 'destroy'],
   element: ['add', 'create', 'delete', 'destroy'],
+  elements: ['add'],
 };
 
 // ---- constructors ---------------------------------------------------------
@@ -181,6 +193,11 @@ export function operationText(verb: Verb, obj: NftObject, family: Family, tableN
       const full = verb === 'add' || verb === 'create';
       return `${verb} element ${where} ${obj.container} { ${elementText(obj, full)} }`;
     }
+    case 'elements': {
+      const lines: string[] = [];
+      for (const e of obj.items()) lines.push(operationText(verb, e, family, tableName));
+      return lines.join('\n');
+    }
   }
 }
 
@@ -193,6 +210,8 @@ export function describe(obj: NftObject): string {
       return `rule in chain ${obj.chain}${obj.handle !== undefined ? ` (handle ${obj.handle})` : ''}`;
     case 'element':
       return `element ${obj.container} { ${joinParts(obj.key)} }`;
+    case 'elements':
+      return `${obj.count} elements`;
     default:
       return `${obj.kind} ${obj.name}`;
   }

@@ -73,8 +73,8 @@ export class Transaction {
   counts(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const op of this.operations) {
-      const k = `${op.verb} ${op.obj.kind}`;
-      out[k] = (out[k] ?? 0) + 1;
+      const k = op.obj.kind === 'elements' ? `${op.verb} element` : `${op.verb} ${op.obj.kind}`;
+      out[k] = (out[k] ?? 0) + (op.obj.kind === 'elements' ? op.obj.count : 1);
     }
     return out;
   }
@@ -89,7 +89,8 @@ export class Transaction {
       const lines: string[] = [];
       for (const i of commitOrder(this.operations)) {
         const op = this.operations[i]!;
-        lines.push(operationText(op.verb, op.obj, this.family, this.table));
+        if (op.obj.kind === 'elements') for (const e of op.obj.items()) lines.push(operationText(op.verb, e, this.family, this.table));
+        else lines.push(operationText(op.verb, op.obj, this.family, this.table));
       }
       this.text = lines.length === 0 ? '' : lines.join('\n') + '\n';
       this.bytes = Buffer.byteLength(this.text);
@@ -111,11 +112,14 @@ export class Transaction {
     let bytes = 0;
     for (const i of commitOrder(this.operations)) {
       const op = this.operations[i]!;
-      piece += `${operationText(op.verb, op.obj, this.family, this.table)}\n`;
-      if (piece.length >= pieceSize) {
-        bytes += Buffer.byteLength(piece);
-        yield piece;
-        piece = '';
+      const objs = op.obj.kind === 'elements' ? op.obj.items() : [op.obj];
+      for (const obj of objs) {
+        piece += `${operationText(op.verb, obj, this.family, this.table)}\n`;
+        if (piece.length >= pieceSize) {
+          bytes += Buffer.byteLength(piece);
+          yield piece;
+          piece = '';
+        }
       }
     }
     if (piece !== '') {
