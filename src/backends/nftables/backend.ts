@@ -46,12 +46,12 @@ const withoutCIDRs = (c: NftRenderConfig): NftRenderConfig => ({ ...c, serviceCI
 
 /** SyncResult of a transaction: rules and elements written; by object kind, every operation. */
 function resultOf(tx: Transaction, full: boolean, toolMs: number): SyncResult {
-  const byKind: Record<string, number> = {};
-  for (const op of tx.operations) {
-    const kind = op.obj.kind === 'elements' ? 'element' : op.obj.kind;
-    byKind[kind] = (byKind[kind] ?? 0) + (op.obj.kind === 'elements' ? op.obj.count : 1);
-  }
   const counts = tx.counts();
+  const byKind: Record<string, number> = {};
+  for (const [verbKind, n] of Object.entries(counts)) {
+    const kind = verbKind.slice(verbKind.indexOf(' ') + 1);
+    byKind[kind] = (byKind[kind] ?? 0) + n;
+  }
   const rules = (counts['add rule'] ?? 0) + (counts['add element'] ?? 0);
   return { full, bytes: tx.isEmpty ? 0 : tx.byteLength(), rules, rulesByTable: byKind, toolMs };
 }

@@ -23,6 +23,7 @@ import type { ChainObj, ElementObj, Family, MapObj, NftObject, SetObj, Verb } fr
 import { NftError } from './run.js';
 import type { TableListing } from './run.js';
 import type { Transaction } from './transaction.js';
+import { objectsOf } from './transaction.js';
 
 export interface FakeRule {
   rule: string;
@@ -138,7 +139,7 @@ export class FakeNft {
     this.tables = cloneTables(this.tables);
     let line = 0;
     for (const op of tx.operations) {
-      for (const obj of op.obj.kind === 'elements' ? op.obj.items() : [op.obj]) {
+      for (const obj of objectsOf(op)) {
         line++;
         try {
           this.apply(tx.family, tx.table, op.verb, obj);

@@ -69,12 +69,13 @@ export class Transaction {
     return this.operations.length === 0;
   }
 
-  /** Operations per `verb kind` (`add rule`, `delete element`, ...), for metrics and reports. */
+  /** Operations per `verb kind` (`add rule`, `delete element`, ...; a batch counts its elements), for metrics and reports. */
   counts(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const op of this.operations) {
-      const k = op.obj.kind === 'elements' ? `${op.verb} element` : `${op.verb} ${op.obj.kind}`;
-      out[k] = (out[k] ?? 0) + (op.obj.kind === 'elements' ? op.obj.count : 1);
+      const batch = op.obj.kind === 'elements' ? op.obj : undefined;
+      const k = `${op.verb} ${batch ? 'element' : op.obj.kind}`;
+      out[k] = (out[k] ?? 0) + (batch ? batch.count : 1);
     }
     return out;
   }
@@ -85,16 +86,7 @@ export class Transaction {
    * using anonymous sets come as early as what they depend on allows).
    */
   toText(): string {
-    if (this.text === undefined) {
-      const lines: string[] = [];
-      for (const i of commitOrder(this.operations)) {
-        const op = this.operations[i]!;
-        if (op.obj.kind === 'elements') for (const e of op.obj.items()) lines.push(operationText(op.verb, e, this.family, this.table));
-        else lines.push(operationText(op.verb, op.obj, this.family, this.table));
-      }
-      this.text = lines.length === 0 ? '' : lines.join('\n') + '\n';
-      this.bytes = Buffer.byteLength(this.text);
-    }
+    this.text ??= [...this.chunks()].join('');
     return this.text;
   }
 
@@ -112,8 +104,7 @@ export class Transaction {
     let bytes = 0;
     for (const i of commitOrder(this.operations)) {
       const op = this.operations[i]!;
-      const objs = op.obj.kind === 'elements' ? op.obj.items() : [op.obj];
-      for (const obj of objs) {
+      for (const obj of objectsOf(op)) {
         piece += `${operationText(op.verb, obj, this.family, this.table)}\n`;
         if (piece.length >= pieceSize) {
           bytes += Buffer.byteLength(piece);
@@ -138,6 +129,11 @@ export class Transaction {
     }
     return this.bytes;
   }
+}
+
+/** The objects an operation applies to: itself, or a batch's elements (made as they are taken). */
+export function objectsOf(op: Operation): Iterable<NftObject> {
+  return op.obj.kind === 'elements' ? op.obj.items() : [op.obj];
 }
 
 /** The chains a rule's text jumps or goes to (`jump X`, `goto X`, also inside a verdict map literal). */
