@@ -58,8 +58,6 @@ export interface ElementChange {
   deletes: ElementSpec[];
   /** Elements to add (the new effective element of a key that changed or appeared). */
   adds: ElementSpec[];
-  /** The contributions to record once applied. */
-  updates: Map<string, ElementSpec[] | undefined>;
 }
 
 /** Contributions by container, then by the key's text (no id string per element). */
@@ -173,8 +171,6 @@ export class ElementStore {
       if (a) deletes.push(a);
       if (b) adds.push(b);
     }
-    const updates = new Map<string, ElementSpec[] | undefined>();
-    for (const [k, { after }] of changes) updates.set(k, after ? [...after] : undefined);
-    return { deletes, adds, updates };
+    return { deletes, adds };
   }
 }

@@ -23,7 +23,7 @@
 import type { NftRenderConfig } from './config.js';
 import type { ElementStore } from './elements.js';
 import { fixedRules } from './layout.js';
-import { chain, set } from './nft/objects.js';
+import { chain } from './nft/objects.js';
 import type { Transaction } from './nft/transaction.js';
 import { affinitySetObj, elementObj, newTransaction, writeRules } from './render.js';
 import { renderServicePort } from './render-service.js';
@@ -51,8 +51,6 @@ export interface PartialPlan {
   /** Their service ports, and what they were rendered as when last written. */
   servicePorts: Map<string, ServicePort | undefined>;
   previous: Map<string, RenderedServicePort | undefined>;
-  /** Element contributions to record once applied. */
-  elementUpdates: Map<string, ElementSpec[] | undefined>;
   /** Chains no longer used (flushed; deleted unless deferred). */
   staleChains: string[];
   /** New use counts of the shared chains this plan touches (0: deleted). */
@@ -157,7 +155,7 @@ export function planPartial(
   for (const e of el.adds) tx.add(elementObj(e));
 
   if (!opts.deferStaleChains) for (const name of stale) tx.delete(chain(name));
-  return { tx, updates, servicePorts, previous, elementUpdates: el.updates, staleChains: stale, sharedCounts: counts };
+  return { tx, updates, servicePorts, previous, staleChains: stale, sharedCounts: counts };
 }
 
 /** Records an applied plan. */

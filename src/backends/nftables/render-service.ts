@@ -106,7 +106,6 @@ export interface RenderedServicePort {
 export const isMapContainer = (name: string): boolean => name !== CLUSTER_IPS_SET && name !== HAIRPIN_SET;
 
 interface EndpointInfo {
-  ep: Endpoint;
   chain: string;
   affinitySet: string;
 }
@@ -128,7 +127,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   const info = new Map<Endpoint, EndpointInfo>();
   const epInfo = (ep: Endpoint): EndpointInfo => {
     let i = info.get(ep);
-    if (!i) info.set(ep, (i = { ep, chain: endpointChain(sp, ep.address, ep.port), affinitySet: affinitySet(sp, ep.address, ep.port) }));
+    if (!i) info.set(ep, (i = { chain: endpointChain(sp, ep.address, ep.port), affinitySet: affinitySet(sp, ep.address, ep.port) }));
     return i;
   };
 
@@ -166,10 +165,12 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   // session affinity, the shared load-balancing chains (lb-chains.ts) for the others.
   const compact = sharedLayout(cfg) && sp.sessionAffinity !== 'ClientIP';
   const internalEps = iLocal ? sel.localEndpoints : sel.clusterEndpoints;
+  const lb: Partial<Record<LbTarget, ChainSpec>> = {};
   const lbOf = (t: LbTarget): ChainSpec =>
-    eLocal && t !== 'internal'
-      ? lbChain(cfg, podCIDR, t, proto, sel.clusterEndpoints.length, sel.localEndpoints.length)
-      : lbChain(cfg, podCIDR, t, proto, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length);
+    (lb[t] ??=
+      eLocal && t !== 'internal'
+        ? lbChain(cfg, podCIDR, t, proto, sel.clusterEndpoints.length, sel.localEndpoints.length)
+        : lbChain(cfg, podCIDR, t, proto, t === 'internal' ? internalEps.length : sel.clusterEndpoints.length));
   const internalTarget = compact ? lbOf('internal').name : internalChain();
   const externalTarget = compact ? lbOf('external').name : names().external;
   const nodePortTarget = compact ? lbOf('nodeport').name : names().external;
