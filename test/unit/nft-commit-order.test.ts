@@ -7,6 +7,7 @@
 import t from 'tap';
 import { chain, map, mapElement, rule, table } from '../../src/backends/nftables/nft/objects.js';
 import { commitOrder, Transaction } from '../../src/backends/nftables/nft/transaction.js';
+import { FakeNft } from '../../src/backends/nftables/nft/fake.js';
 
 const tx = (): Transaction => new Transaction('ip', 't');
 const lines = (x: Transaction): string[] => x.toText().trimEnd().split('\n').map((l) => l.replace(/^(\w+ \w+) ip t /, '$1 '));
@@ -92,4 +93,21 @@ t.test('chunks: the same input as toText, in pieces, with the same byte count', 
   t.equal(x.byteLength(), Buffer.byteLength(x.toText()), 'bytes counted as they were made');
   t.equal(pieces.join(''), x.toText(), 'the same text, in commit order');
   t.same([...tx().chunks()], [], 'an empty transaction has no piece');
+});
+
+t.test('a batch of elements is written, counted and applied as its elements, made when taken', async (t) => {
+  let made = 0;
+  const items = function* () {
+    for (let i = 0; i < 3; i++) {
+      made++;
+      yield mapElement('m', [`10.0.0.${i}`], ['drop']);
+    }
+  };
+  const x = tx().add(table()).add(map('m', { type: 'ipv4_addr : verdict' })).add({ kind: 'elements', count: 3, items }).add(chain('after'));
+  t.equal(made, 0, 'nothing made while planning');
+  t.same(lines(x), ['add table ip t', 'add map m { type ipv4_addr : verdict ; }', 'add element m { 10.0.0.0 : drop }', 'add element m { 10.0.0.1 : drop }', 'add element m { 10.0.0.2 : drop }', 'add chain after']);
+  t.same(x.counts(), { 'add table': 1, 'add map': 1, 'add element': 3, 'add chain': 1 });
+  const fake = new FakeNft();
+  fake.run(x);
+  t.equal(fake.lookup('ip', 't', 'm', ['10.0.0.2']), 'drop', 'the Fake applies each element');
 });

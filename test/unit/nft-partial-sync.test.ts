@@ -253,56 +253,54 @@ t.test('an endpoint change touches only that service: its endpoint elements, no 
   t.equal(none.bytes, 0);
 });
 
-t.test('an endpoint change of a session-affinity service rewrites its chain, and keeps its affinity set', async (t) => {
+/** 20 session-affinity services, each with two endpoints, fully synced through a backend on a Fake. */
+async function affinityServicesSynced(c: NftRenderConfig): Promise<{ store: ClusterStore; fake: FakeNft; backend: NftablesBackend }> {
   const store = new ClusterStore('node-1');
   for (let i = 1; i <= 20; i++) {
     store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`], sessionAffinity: 'ClientIP' }));
     store.upsertSlice(slice(`s${i}`, [{ ip: `10.244.1.${i}` }, { ip: `10.244.2.${i}` }]));
   }
   const fake = new FakeNft();
-  const backend = new NftablesBackend(fakeApplier(fake), cfg, { deferStaleChains: false });
-  let s = store.snapshot();
+  const backend = new NftablesBackend(fakeApplier(fake), c, { deferStaleChains: false });
+  const s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: true });
   store.commit(s.changes);
-  const set7 = fake.table('ip', 'kube-proxy')!.sets.get(affinityPortSetName({ namespace: 'ns', name: 's7', portName: 'http', protocol: 'TCP' }))!;
-  t.ok(set7, 'one affinity set for the port');
+  return { store, fake, backend };
+}
+
+/** Swaps s7's second endpoint (10.244.2.7 → 10.244.3.7) in a partial sync; the snapshot it synced and the text nft got. */
+async function swapS7Endpoint(store: ClusterStore, fake: FakeNft, backend: NftablesBackend): Promise<{ snapshot: ReturnType<ClusterStore['snapshot']>['snapshot']; text: string }> {
   store.upsertSlice(slice('s7', [{ ip: '10.244.1.7' }, { ip: '10.244.3.7' }]));
-  s = store.snapshot();
+  const s = store.snapshot();
   await backend.sync(s.snapshot, s.changes, { full: false });
   store.commit(s.changes);
-  const text = fake.applied.at(-1)!;
+  return { snapshot: s.snapshot, text: fake.applied.at(-1)! };
+}
+
+t.test('an endpoint change of a session-affinity service rewrites its chain, and keeps its affinity set', async (t) => {
+  const { store, fake, backend } = await affinityServicesSynced(cfg);
+  const set7 = fake.table('ip', 'kube-proxy')!.sets.get(affinityPortSetName({ namespace: 'ns', name: 's7', portName: 'http', protocol: 'TCP' }))!;
+  t.ok(set7, 'one affinity set for the port');
+  const { snapshot, text } = await swapS7Endpoint(store, fake, backend);
   t.notMatch(text, /ns\/s8\//, 'no other service touched');
   t.notMatch(text, /(add|delete) set/, 'the affinity set stays (its entries too)');
   t.match(text, /^flush chain ip kube-proxy service-\w{8}-ns\/s7\/tcp\/http$/m, 'the service chain is rewritten');
   t.match(text, /dnat to 10\.244\.3\.7:8080$/m, 'with the new endpoint');
   t.notMatch(text, /chain ip kube-proxy endpoint-/, 'no endpoint chain');
   t.equal(fake.table('ip', 'kube-proxy')!.sets.get(set7.name)!.seq, set7.seq, 'the same set object');
-  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot), 'the table equals a full sync');
+  t.equal(fake.dump('ip', 'kube-proxy'), fresh(snapshot), 'the table equals a full sync');
 });
 
 t.test('upstream layout: an endpoint change of a session-affinity service touches only its chains', async (t) => {
-  const store = new ClusterStore('node-1');
-  for (let i = 1; i <= 20; i++) {
-    store.upsertService(service({ name: `s${i}`, clusterIPs: [`10.96.0.${i}`], sessionAffinity: 'ClientIP' }));
-    store.upsertSlice(slice(`s${i}`, [{ ip: `10.244.1.${i}` }, { ip: `10.244.2.${i}` }]));
-  }
-  const fake = new FakeNft();
-  const backend = new NftablesBackend(fakeApplier(fake), upstreamCfg, { deferStaleChains: false });
-  let s = store.snapshot();
-  await backend.sync(s.snapshot, s.changes, { full: true });
-  store.commit(s.changes);
-  store.upsertSlice(slice('s7', [{ ip: '10.244.1.7' }, { ip: '10.244.3.7' }]));
-  s = store.snapshot();
-  await backend.sync(s.snapshot, s.changes, { full: false });
-  store.commit(s.changes);
-  const text = fake.applied.at(-1)!;
+  const { store, fake, backend } = await affinityServicesSynced(upstreamCfg);
+  const { snapshot, text } = await swapS7Endpoint(store, fake, backend);
   t.notMatch(text, /ns\/s8\//, 'no other service touched');
   t.notMatch(text, /element ip kube-proxy service-ips/, 'its dispatch element stays');
   t.match(text, /^add chain ip kube-proxy endpoint-\w{8}-ns\/s7\/tcp\/http__10\.244\.3\.7\/8080$/m, 'the new endpoint chain');
   t.match(text, /^add set ip kube-proxy affinity-\w{8}-ns\/s7\/tcp\/http__10\.244\.3\.7\/8080 /m, 'its affinity set');
   t.match(text, /^flush chain ip kube-proxy service-\w{8}-ns\/s7\/tcp\/http$/m, 'the service chain is rewritten');
   t.match(text, /^delete chain ip kube-proxy endpoint-\w{8}-ns\/s7\/tcp\/http__10\.244\.2\.7\/8080$/m, 'the removed endpoint chain is deleted');
-  t.equal(fake.dump('ip', 'kube-proxy'), fresh(s.snapshot, upstreamCfg), 'the table equals a full sync');
+  t.equal(fake.dump('ip', 'kube-proxy'), fresh(snapshot, upstreamCfg), 'the table equals a full sync');
 });
 
 t.test('a failed partial sync makes the next one full, and that one repairs everything', async (t) => {
