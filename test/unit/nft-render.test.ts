@@ -278,3 +278,14 @@ t.test('cleanup deletes only our table', async (t) => {
   fake.run(renderCleanup({ family: 'IPv4' }));
   t.same(fake.tableNames(), ['ip filter'], 'idempotent');
 });
+
+t.test('an address listed twice, or an external IP equal to the ClusterIP: one element per key, the last wins', async (t) => {
+  const svc = service({ name: 'dup', type: 'NodePort', clusterIPs: ['10.96.0.50'], externalIPs: ['10.96.0.50', '192.0.2.9', '192.0.2.9'], ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 30050, targetPort: 8080 }] });
+  const sl = slice('dup', [{ ip: '10.244.1.5' }, { ip: '10.244.1.6' }]);
+  for (const layout of ['shared', 'upstream'] as const) {
+    const fake = applied(snapshot('node-1', [svc], [sl]), { masqueradeAll: false, masqueradeBit: 14, clusterCIDR: '10.244.0.0/16', layout });
+    const target = fake.lookup('ip', 'kube-proxy', 'service-ips', ['10.96.0.50', 'tcp', '80']);
+    t.match(target, layout === 'shared' ? /^goto lb-external-tcp-2$/ : /^goto external-/, `${layout}: the ClusterIP's key goes where the external IP (listed last) sends it`);
+    t.match(fake.lookup('ip', 'kube-proxy', 'service-ips', ['192.0.2.9', 'tcp', '80']), /^goto /, `${layout}: the repeated external IP has its element`);
+  }
+});

@@ -237,7 +237,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
     out.shared = [...shared.values()];
     if (usesFirewallChain) out.chains.push({ name: names().firewall, rules: [firewallRule(sp, cfg, ipX, sourceRanges)] });
-    out.elements = lastWins(out.elements);
+    out.elements = lastWins(sp, sel.allReachableEndpoints, out.elements);
     return out;
   }
 
@@ -288,7 +288,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     if (usesLocalPolicyChain) chainOf(names().local).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.localEndpoints));
     for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
     out.chains = [...chains.values()];
-    out.elements = lastWins(out.elements);
+    out.elements = lastWins(sp, sel.allReachableEndpoints, out.elements);
     return out;
   }
 
@@ -309,12 +309,20 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   }
 
   out.chains = [...chains.values()];
-  out.elements = lastWins(out.elements);
+  out.elements = lastWins(sp, sel.allReachableEndpoints, out.elements);
   return out;
 }
 
-/** One element per key (an address listed twice, or an external IP equal to the ClusterIP): the last wins, as upstream. */
-function lastWins(elements: ElementSpec[]): ElementSpec[] {
+/**
+ * One element per key (an address listed twice, or an external IP equal to
+ * the ClusterIP): the last wins, as upstream. Keys repeat only when an
+ * address does, among the port's own addresses or its endpoints' (almost
+ * never: then there is nothing to do, and no key text to make for each element).
+ */
+function lastWins(sp: ServicePort, eps: readonly Endpoint[], elements: ElementSpec[]): ElementSpec[] {
+  const addresses = [sp.clusterIP, ...sp.externalIPs, ...sp.loadBalancerIPs];
+  const epAddresses = eps.map((e) => e.address);
+  if (new Set(addresses).size === addresses.length && new Set(epAddresses).size === epAddresses.length) return elements;
   const byId = new Map<string, ElementSpec>();
   for (const e of elements) {
     const id = `${e.container} ${e.key.join(' . ')}`;
