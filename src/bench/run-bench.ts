@@ -160,7 +160,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     if (!opts.apply) {
       progress(`${tag}: generating ${opts.services} services`);
       const target: BenchTarget = opts.mode === 'iptables' ? iptablesTarget(recordingTool()) : nftablesTarget(recordingNft());
-      run = await runScenario({ ...scenario, target, progress: onProgress });
+      run = await runScenario({ ...scenario, run: r, target, progress: onProgress });
     } else {
       const ns = `${prefix}-${r}`;
       progress(`${tag}: creating namespace ${ns}`);
@@ -168,7 +168,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       const tool = variant ? namespaceTool(ns, { variant, deadline, deadlineReason }) : undefined;
       try {
         const target = tool ? iptablesTarget(tool) : nftablesTarget(namespaceNft(ns, { deadline, deadlineReason }));
-        run = await runScenario({ ...scenario, target, progress: onProgress });
+        run = await runScenario({ ...scenario, run: r, target, progress: onProgress });
       } finally {
         tool?.dispose();
         progress(`${tag}: deleting namespace ${ns}`);

@@ -29,6 +29,7 @@ import type { MeteredNft, MeteredTool } from './bench-tools.js';
 import { isDeadline } from './bench-tools.js';
 import { BENCH_CLUSTER_CIDR, BENCH_NODE_NAME, SyntheticCluster, summarize } from './synthetic-cluster.js';
 import type { ClusterSummary, GeneratedService, SyntheticSpec } from './synthetic-cluster.js';
+import { seededRandom } from './random.js';
 
 export const PHASES = ['full', 'endpointChange', 'serviceAdd', 'serviceRemove'] as const;
 export type PhaseId = (typeof PHASES)[number];
@@ -85,6 +86,13 @@ export function nftablesTarget(nft: MeteredNft): BenchTarget {
 export interface ScenarioOptions {
   spec: SyntheticSpec;
   changes: number;
+  /**
+   * Which repeat this is (default 0). The cluster is the same in every repeat;
+   * the services changed and removed are picked by an RNG seeded from the seed
+   * and this, so R repeats of K changes are R x K different cases, not K cases
+   * measured R times.
+   */
+  run?: number;
   /** A fresh target per run (a backend remembers what it wrote). */
   target: BenchTarget;
   /** Called before each operation. */
@@ -105,6 +113,7 @@ export function emptySamples(): Record<PhaseId, OpSample[]> {
 export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
   const gen = new SyntheticCluster(opts.spec);
   const initial = gen.initial();
+  const picks = seededRandom(Math.imul(opts.spec.seed ^ 0x5bd1e995, 0x9e3779b1) + (opts.run ?? 0));
   const cluster = summarize(initial, gen.nodes.length, gen.node.name);
   const store = new ClusterStore(gen.node.name, 'IPv4');
   const loadStart = performance.now();
@@ -139,10 +148,12 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     await op(phase, () => {}, true);
 
     phase = 'endpointChange';
-    for (let i = 0; i < opts.changes && live.length > 0; i++) {
+    // A service whose internalTrafficPolicy is Local only has rules for this node's endpoints: a change elsewhere changes nothing here.
+    const changeable = live.filter((x) => x.service.internalTrafficPolicy !== 'Local');
+    for (let i = 0; i < opts.changes && changeable.length > 0; i++) {
       opts.progress?.(phase, i, opts.changes);
-      const g = live[gen.pickIndex(live.length)]!;
-      const si = gen.pickIndex(g.slices.length);
+      const g = changeable[picks.int(changeable.length)]!;
+      const si = picks.int(g.slices.length);
       await op(phase, () => {
         g.slices[si] = gen.replaceEndpoint(g.slices[si]!);
         store.upsertSlice(g.slices[si]!);
@@ -163,7 +174,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     phase = 'serviceRemove';
     for (let i = 0; i < opts.changes && removable.length > 0; i++) {
       opts.progress?.(phase, i, opts.changes);
-      const [g] = removable.splice(gen.pickIndex(removable.length), 1) as [GeneratedService];
+      const [g] = removable.splice(picks.int(removable.length), 1) as [GeneratedService];
       live.splice(live.indexOf(g), 1);
       await op(phase, () => {
         store.deleteService(g.service.namespace, g.service.name);

@@ -172,14 +172,16 @@ export class SyntheticCluster {
   }
 
   /**
-   * The slice with one endpoint replaced by a new pod (new address, maybe
-   * another node), as when a pod is rescheduled; a slice without endpoints
+   * The slice with one endpoint replaced by a new, ready pod (new address,
+   * maybe another node), as when a pod is rescheduled and has become ready:
+   * the change that must reach the rules (a not-ready pod replaced by
+   * another not-ready one would change nothing). A slice without endpoints
    * gets one.
    */
   replaceEndpoint(slice: EndpointSlice): EndpointSlice {
     const endpoints = [...slice.endpoints];
-    if (endpoints.length === 0) endpoints.push(this.newEndpoint());
-    else endpoints[this.rand.int(endpoints.length)] = this.newEndpoint();
+    if (endpoints.length === 0) endpoints.push(this.newEndpoint('ready'));
+    else endpoints[this.rand.int(endpoints.length)] = this.newEndpoint('ready');
     return { ...slice, endpoints };
   }
 
@@ -188,10 +190,10 @@ export class SyntheticCluster {
     return this.rand.int(n);
   }
 
-  private newEndpoint(): SliceEndpoint {
+  private newEndpoint(forced?: 'ready'): SliceEndpoint {
     const r = this.rand;
     const nodeIndex = r.int(this.nodes.length);
-    const state = r.weighted([
+    const state = forced ?? r.weighted([
       ['ready', 97],
       ['notReady', 2],
       ['terminating', 1],

@@ -181,3 +181,25 @@ t.test('a deadline in nftables mode stops the scenario too', async (t) => {
   t.equal(r.samples.full.length, 1);
   t.equal(r.samples.endpointChange.length, 1);
 });
+
+t.test('repeats change different services; the same repeat changes the same ones; every change reaches the rules', async (t) => {
+  /** The nft inputs of a run's endpoint changes and removals (the full sync and the additions are the same in every repeat). */
+  const changes = async (seed: number, run: number): Promise<string[]> => {
+    const nft = recordingNft();
+    const texts: string[] = [];
+    const record = nft.run.bind(nft);
+    nft.run = async (input: string | Iterable<string>) => {
+      texts.push(typeof input === 'string' ? input : [...input].join(''));
+      return record(input);
+    };
+    const r = await runScenario({ spec: { services: 60, endpointsPerService: 2, seed }, changes: 6, run, target: nftablesTarget(nft) });
+    t.equal(r.samples.endpointChange.length, 6);
+    for (const p of ['endpointChange', 'serviceRemove'] as const) t.ok(r.samples[p].every((s) => s.bytes > 0), `seed ${seed} run ${run}: every ${p} wrote something`);
+    return [...texts.slice(1, 7), ...texts.slice(13)];
+  };
+  for (const seed of [1, 2, 3]) {
+    const first = await changes(seed, 0);
+    t.same(await changes(seed, 0), first, `seed ${seed}: deterministic`);
+    t.not((await changes(seed, 1)).join('\n'), first.join('\n'), `seed ${seed}: the second repeat picks other changes`);
+  }
+});
