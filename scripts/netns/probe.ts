@@ -50,7 +50,7 @@ export interface ProbeOptions {
   proto: ProbeProto;
   host: string;
   port: number;
-  /** How long to wait for an answer (default 1000 ms). */
+  /** How long to wait for an answer (default 3000 ms: a probe that must fail says how long it waits). */
   timeoutMs?: number;
   /** Local address to bind the probing socket to (must exist in the namespace). */
   bind?: string;
@@ -246,7 +246,7 @@ function udpProbe(o: ProbeOptions, timeoutMs: number): Promise<ProbeResult> {
 
 /** Run one probe from the current process' network namespace. */
 export async function runProbe(o: ProbeOptions): Promise<ProbeResult> {
-  const timeoutMs = o.timeoutMs ?? 1000;
+  const timeoutMs = o.timeoutMs ?? 3000;
   if (o.proto === 'tcp') return tcpProbe(o, timeoutMs);
   if (o.proto === 'udp') return udpProbe(o, timeoutMs);
   return { ok: false, error: `bad proto ${String(o.proto)}`, ms: 0 };

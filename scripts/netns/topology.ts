@@ -644,7 +644,7 @@ class ProbeHelper {
 
   probe(o: ProbeOptions): Promise<ProbeResult> {
     const id = this.nextId++;
-    const timeoutMs = o.timeoutMs ?? 1000;
+    const timeoutMs = o.timeoutMs ?? 3000;
     return new Promise<ProbeResult>((resolve) => {
       // This (ref'ed) timer also keeps the event loop alive while we wait.
       const timer = setTimeout(() => {

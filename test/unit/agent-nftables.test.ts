@@ -83,7 +83,7 @@ const T4 = ['ip', 'kube-proxy'] as const;
 const T6 = ['ip6', 'kube-proxy'] as const;
 
 async function until(pred: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
+  for (let i = 0; i < 750; i++) {
     if (pred()) return;
     await new Promise((r) => setTimeout(r, 20));
   }

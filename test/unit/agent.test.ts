@@ -59,7 +59,7 @@ t.test('manifest changes reach the backend; bad objects are skipped with a warni
   t.match(tool.current(), /10\.244\.1\.3:8080/);
 
   const waitFor = async (pred: (s: string) => boolean, what: string): Promise<void> => {
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 300; i++) {
       if (pred(tool.current() ?? '')) return;
       await sleep(50);
     }

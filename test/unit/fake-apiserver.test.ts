@@ -31,7 +31,7 @@ const NOT_HEADLESS = `!${HEADLESS}`;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -401,7 +401,7 @@ t.test('closeWatches(): the informer re-watches from its last resourceVersion', 
 
   const seq = api.count();
   t.equal(api.closeWatches(), 1);
-  const rewatch = await api.waitForRequest((x) => x.verb === 'watch', 3000, seq + 1);
+  const rewatch = await api.waitForRequest((x) => x.verb === 'watch', 10_000, seq + 1);
   t.equal(rewatch.resourceVersion, rvBefore, 're-watch from the last RV, no re-list');
   t.equal(rewatch.labelSelector, NOT_HEADLESS);
   await api.waitForWatches(1);
@@ -441,9 +441,9 @@ t.test('410 Expired after compaction: the informer re-lists and converges', { ti
   const seq = api.count();
   r.events.length = 0;
   await inf.start();
-  const w = await api.waitForRequest((x) => x.verb === 'watch', 3000, seq + 1);
+  const w = await api.waitForRequest((x) => x.verb === 'watch', 10_000, seq + 1);
   t.equal(w.resourceVersion, staleRV);
-  await api.waitForRequest((x) => x.verb === 'list', 3000, seq + 1);
+  await api.waitForRequest((x) => x.verb === 'list', 10_000, seq + 1);
   await api.waitForWatches(1);
   await waitFor(() => r.events.length === 2, 'relist diff');
   t.same(r.events.sort(), ['add:ns/new', 'delete:ns/gone']);

@@ -49,7 +49,7 @@ export async function run(mode: ProxyMode): Promise<void> {
   /** Probes n times and returns the set of pods that answered (and every result). */
   async function probeMany(ns: string, opts: Parameters<Topology['probe']>[1], n: number): Promise<{ pods: Set<string>; results: ProbeResult[] }> {
     const results: ProbeResult[] = [];
-    for (let i = 0; i < n; i++) results.push(await topo.probe(ns, { timeoutMs: 1500, ...opts }));
+    for (let i = 0; i < n; i++) results.push(await topo.probe(ns, { timeoutMs: 4000, ...opts }));
     return { pods: new Set(results.filter((r) => r.ok).map((r) => (r.ok ? r.pod : ''))), results };
   }
 

@@ -94,7 +94,7 @@ export async function run(mode: ProxyMode): Promise<void> {
     const pods = new Set<string>();
     let failures = 0;
     for (let i = 0; i < n; i++) {
-      const r = await topo.probe(topo.clientNs, { proto: 'tcp', host, port, timeoutMs: 1500 });
+      const r = await topo.probe(topo.clientNs, { proto: 'tcp', host, port, timeoutMs: 4000 });
       if (r.ok) pods.add(r.pod);
       else failures++;
     }

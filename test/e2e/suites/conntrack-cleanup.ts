@@ -75,7 +75,7 @@ export async function run(mode: ProxyMode): Promise<void> {
       : `ip daddr ${dst} udp dport ${port} dnat to ${to}:${POD_UDP_PORT}`;
 
   /** One datagram from the client, from a fixed source port (one flow per port); the pod that answered, or the error. */
-  async function send(host: string, port: number, sport: number, timeoutMs = 1000): Promise<string> {
+  async function send(host: string, port: number, sport: number, timeoutMs = 3000): Promise<string> {
     const r = await topo.probe(topo.clientNs, { proto: 'udp', host, port, sourcePort: sport, timeoutMs });
     return r.ok ? r.pod : `error:${r.error}`;
   }
