@@ -3,6 +3,7 @@
  * the health and metrics servers around it, and implements the agent's modes
  * (run, --once, --dry-run, --cleanup).
  */
+import { collectGarbage } from './heap.js';
 import type { AgentOptions } from './options.js';
 import type { Logger } from './log.js';
 import type { ClusterSink } from './model/store.js';
@@ -171,16 +172,26 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   const pending = { services: 0, endpoints: 0 };
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const memoryMiB = (): Record<string, number> => {
+    const m = process.memoryUsage();
+    return { rssMiB: Math.round(m.rss / 2 ** 20), heapUsedMiB: Math.round(m.heapUsed / 2 ** 20), heapTotalMiB: Math.round(m.heapTotal / 2 ** 20), externalMiB: Math.round(m.external / 2 ** 20) };
+  };
+  const compactHeap = (when: string): void => {
+    const start = performance.now();
+    if (collectGarbage()) log.info(4, 'collected garbage', { when, ms: Math.round(performance.now() - start), ...memoryMiB() });
+  };
   const runner = new SyncRunner({
     minSyncPeriodMs: opts.minSyncPeriodMs,
     syncPeriodMs: opts.syncPeriodMs,
     async run({ full }) {
+      let wroteFull = false;
       for (const p of pipelines) {
         const start = performance.now();
         const { snapshot, changes } = p.store.snapshot();
         try {
           const r = await p.backend.sync(snapshot, changes, { full });
           p.store.commit(changes);
+          wroteFull ||= r.full;
           const seconds = (performance.now() - start) / 1000;
           const now = Date.now();
           health.updated(p.family);
@@ -224,6 +235,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       await serviceHealth.syncServices(services);
       serviceHealth.syncEndpoints(localEndpoints);
       markReady();
+      if (wroteFull) compactHeap('after a full sync');
     },
     onError(err, retryInMs) {
       const fields = { retryInMs, err: err instanceof Error ? err.message : String(err) };
@@ -271,6 +283,8 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     throw err;
   }
   listening = true;
+  // The initial lists are in the model: what they were parsed from is garbage now, and the first full sync comes next.
+  compactHeap('after the initial lists');
   for (const p of pipelines) health.queuedUpdate(p.family);
   runner.triggerFull();
   // The canary: if our chains vanish (someone ran iptables -F, a firewall reload), resync in full.

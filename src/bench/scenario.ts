@@ -30,6 +30,7 @@ import { isDeadline } from './bench-tools.js';
 import { BENCH_CLUSTER_CIDR, BENCH_NODE_NAME, SyntheticCluster, summarize } from './synthetic-cluster.js';
 import type { ClusterSummary, GeneratedService, SyntheticSpec } from './synthetic-cluster.js';
 import { seededRandom } from './random.js';
+import { collectGarbage } from '../agent/heap.js';
 
 export const PHASES = ['full', 'endpointChange', 'serviceAdd', 'serviceRemove'] as const;
 export type PhaseId = (typeof PHASES)[number];
@@ -142,10 +143,14 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     samples[phase].push({ totalMs, toolMs, agentMs: Math.max(0, totalMs - toolMs), bytes: r.bytes, rules: r.rules, maxRssKiB: process.resourceUsage().maxRSS });
   };
 
+  // As the agent does once its initial lists are in the model (agent.ts): what they came from is garbage.
+  collectGarbage();
   let phase: PhaseId = 'full';
   try {
     opts.progress?.(phase, 0, 1);
     await op(phase, () => {}, true);
+    // As the agent does after a full sync (agent.ts): its garbage is collected before the partial syncs.
+    collectGarbage();
 
     phase = 'endpointChange';
     // A service whose internalTrafficPolicy is Local only has rules for this node's endpoints: a change elsewhere changes nothing here.
