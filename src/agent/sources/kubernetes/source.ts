@@ -76,6 +76,7 @@ export class KubernetesSource {
     const services = new Watched<V1Service>({
       ...common,
       resource: 'services',
+      trimCached: true,
       path: watchPath('/api/v1/services'),
       labelSelector,
       list: () => core.listServiceForAllNamespaces({ labelSelector }),
@@ -101,6 +102,7 @@ export class KubernetesSource {
     const slices = new Watched<V1EndpointSlice>({
       ...common,
       resource: 'endpointslices',
+      trimCached: true,
       path: watchPath('/apis/discovery.k8s.io/v1/endpointslices'),
       labelSelector,
       list: () => discovery.listEndpointSliceForAllNamespaces({ labelSelector }),

@@ -25,6 +25,30 @@ export interface WatchedOptions<T extends KubernetesObject> {
   onDelete(obj: T): void;
   /** An error that means "this resource is not served here": stop trying, count as synced. */
   isNotServed?(err: unknown): boolean;
+  /**
+   * Once onUpsert has read an object, trim the informer's cached copy to what
+   * the informer itself uses (see trimToIdentity). For resources whose model
+   * the agent keeps itself: the cache would otherwise hold a second, larger
+   * copy of every Service and EndpointSlice (upstream strips managedFields
+   * with an informer transform for the same reason).
+   */
+  trimCached?: boolean;
+}
+
+const KEPT_METADATA = new Set(['name', 'namespace', 'resourceVersion', 'uid']);
+
+/**
+ * Reduces an object, in place, to its kind and identity: metadata.name,
+ * namespace, resourceVersion and uid. That is all the informer reads of the
+ * objects it caches: it keys them by namespace and name, compares
+ * resourceVersions on a re-list, and hands the cached object to the delete
+ * handlers, which only read its namespace and name.
+ */
+export function trimToIdentity(obj: KubernetesObject): void {
+  const o = obj as unknown as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata') delete o[k];
+  const md = o.metadata as Record<string, unknown> | undefined;
+  if (md && typeof md === 'object') for (const k of Object.keys(md)) if (!KEPT_METADATA.has(k) || md[k] === undefined) delete md[k];
 }
 
 export function errorText(err: unknown): string {
@@ -54,14 +78,24 @@ export class Watched<T extends KubernetesObject> {
     this.backoff = o.initialBackoffMs;
     this.synced = new Promise((resolve) => (this.resolveSynced = resolve));
     this.informer = new ListWatch<T>(o.path, new Watch(o.kc), o.list, false, o.labelSelector, o.fieldSelector);
-    this.informer.on('add', (obj) => o.onUpsert(obj));
-    this.informer.on('update', (obj) => o.onUpsert(obj));
+    // The object handed to add/update is the one the informer has just cached.
+    const upsert = (obj: T): void => {
+      o.onUpsert(obj);
+      if (o.trimCached) trimToIdentity(obj);
+    };
+    this.informer.on('add', upsert);
+    this.informer.on('update', upsert);
     this.informer.on('delete', (obj) => o.onDelete(obj));
     this.informer.on('error', (err) => this.failed(err));
   }
 
   start(): void {
     void this.run();
+  }
+
+  /** What the informer holds now (trimmed objects when trimCached is set). */
+  cached(): readonly T[] {
+    return this.informer.list();
   }
 
   async stop(): Promise<void> {
