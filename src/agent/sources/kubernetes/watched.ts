@@ -35,20 +35,24 @@ export interface WatchedOptions<T extends KubernetesObject> {
   trimCached?: boolean;
 }
 
-const KEPT_METADATA = new Set(['name', 'namespace', 'resourceVersion', 'uid']);
-
 /**
  * Reduces an object, in place, to its kind and identity: metadata.name,
  * namespace, resourceVersion and uid. That is all the informer reads of the
  * objects it caches: it keys them by namespace and name, compares
  * resourceVersions on a re-list, and hands the cached object to the delete
- * handlers, which only read its namespace and name.
+ * handlers, which only read its namespace and name. Other fields are set to
+ * undefined rather than deleted, and metadata is replaced by a small fresh
+ * object: deleting properties would turn every cached object into a
+ * dictionary as large as what it dropped.
  */
 export function trimToIdentity(obj: KubernetesObject): void {
   const o = obj as unknown as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata') delete o[k];
-  const md = o.metadata as Record<string, unknown> | undefined;
-  if (md && typeof md === 'object') for (const k of Object.keys(md)) if (!KEPT_METADATA.has(k) || md[k] === undefined) delete md[k];
+  for (const k of Object.keys(o)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata' && o[k] !== undefined) o[k] = undefined;
+  const md = obj.metadata;
+  if (!md || typeof md !== 'object') return;
+  const kept: Record<string, string> = {};
+  for (const k of ['name', 'namespace', 'resourceVersion', 'uid'] as const) if (typeof md[k] === 'string') kept[k] = md[k];
+  obj.metadata = kept;
 }
 
 export function errorText(err: unknown): string {
