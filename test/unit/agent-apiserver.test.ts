@@ -17,6 +17,7 @@ import { FakeApiServer } from '../helpers/fake-apiserver.js';
 import { apiNode, apiService, apiSlice } from '../helpers/api-objects.js';
 import { fakeIptables } from '../helpers/fake-iptables.js';
 import type { FakeIptables } from '../helpers/fake-iptables.js';
+import { until } from '../helpers/until.js';
 
 
 function options(api: FakeApiServer, over: Partial<AgentOptions> = {}): AgentOptions {
@@ -39,17 +40,6 @@ function options(api: FakeApiServer, over: Partial<AgentOptions> = {}): AgentOpt
     verbosity: 2,
     ...over,
   };
-}
-
-async function until(t: Test, pred: () => boolean, what: string, ms = 8000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) {
-      t.fail(`timed out waiting for ${what}`);
-      return;
-    }
-    await sleep(20);
-  }
 }
 
 /** Endpoints a pod reaches for dst:port in the last applied rules (the tracer is the oracle). */

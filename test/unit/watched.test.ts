@@ -7,24 +7,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { Test } from 'tap';
 import { DiscoveryV1Api } from '@kubernetes/client-node';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { FakeApiServer, kubeConfigFor } from '../helpers/fake-apiserver.js';
 import { apiSlice } from '../helpers/api-objects.js';
 import { memoryLogger } from '../../src/agent/log.js';
 import { trimToIdentity, Watched } from '../../src/agent/sources/kubernetes/watched.js';
-
-async function until(t: Test, pred: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) {
-      t.fail(`timed out waiting for ${what}`);
-      return;
-    }
-    await sleep(20);
-  }
-}
+import { until } from '../helpers/until.js';
 
 t.test('trimToIdentity keeps kind, name, namespace, resourceVersion and uid', async (t) => {
   const o = {
