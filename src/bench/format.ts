@@ -69,7 +69,7 @@ export function formatTable(result: BenchResult): string {
   lines.push('');
   lines.push(
     `total = store change + snapshot + sync; tool = the kernel tool processes, start to exit (less the time spent rendering input they were waiting for); ` +
-      `agent = total − tool; rules = ${result.mode === 'nftables' ? 'rules and set/map elements' : 'rules'} in the input; peak RSS = the process maxRSS during the first run (one cluster in a fresh process, as an agent)`,
+      `agent = total − tool; rules = ${result.mode === 'nftables' ? 'rules and set/map elements' : 'rules'} in the input; peak RSS = the process maxRSS during the first run (one cluster in a fresh process, as an agent; the sync pipeline only: the whole agent with its API client is measured by bench --latency)`,
   );
   if (result.phases && result.params.repeat > 1) lines.push(`peak RSS over all ${result.params.repeat} runs in this process: ${result.peakRssAllRunsMiB.toFixed(0)} MiB (each run builds a new cluster in a heap V8 has already grown)`);
   if (result.aborted) lines.push(`aborted: ${result.aborted}`);
