@@ -25,6 +25,7 @@
  * 10.128.0.0/9 (the bench's cluster CIDR), LoadBalancer IPs in 100.64.0.0/10,
  * external IPs in 198.18.0.0/15.
  */
+import { NO_HINTS, sharedConditions, sharedName } from '../agent/model/shared.js';
 import type { EndpointSlice, NodeInfo, Protocol, Service, ServicePortSpec, ServiceType, SliceEndpoint } from '../agent/model/types.js';
 import { ZONE_LABEL } from '../agent/model/types.js';
 import { seededRandom } from './random.js';
@@ -201,10 +202,10 @@ export class SyntheticCluster {
     if (this.nextPodIP >= POD_IP_SIZE) throw new Error('synthetic cluster: pod IPs used up');
     return {
       addresses: [ipv4(POD_IP_BASE + this.nextPodIP++)],
-      conditions: { ready: state === 'ready', serving: state !== 'notReady', terminating: state === 'terminating' },
+      conditions: sharedConditions(state === 'ready', state !== 'notReady', state === 'terminating'),
       nodeName: this.nodes[nodeIndex]!,
-      zone: `zone-${nodeIndex % 3}`,
-      hints: { forZones: [], forNodes: [] },
+      zone: sharedName(`zone-${nodeIndex % 3}`),
+      hints: NO_HINTS,
     };
   }
 

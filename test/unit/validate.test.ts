@@ -120,6 +120,26 @@ t.test('hints are carried', async (t) => {
   t.ok(none.ok && none.value.endpoints[0]!.hints.forZones.length === 0 && none.value.endpoints[0]!.hints.forNodes.length === 0);
 });
 
+t.test('endpoints share their repeated parts, frozen: one object per condition triple, one "no hints"', async (t) => {
+  const ep = (ip: string, conditions: Record<string, boolean>) => ({ addresses: [ip], nodeName: 'n1', conditions });
+  const a = validateEndpointSlice(slice({ endpoints: [ep('10.244.1.2', { ready: true }), ep('10.244.1.3', { ready: false, terminating: true })] }));
+  const b = validateEndpointSlice(slice({ metadata: { namespace: 'ns', name: 'web-def', labels: { 'kubernetes.io/service-name': 'web' } }, endpoints: [ep('10.244.1.4', { ready: true, serving: true, terminating: false }), ep('10.244.1.5', { ready: false, serving: true, terminating: true })] }));
+  t.ok(a.ok && b.ok);
+  if (!a.ok || !b.ok) return;
+  const [a0, a1] = a.value.endpoints;
+  const [b0, b1] = b.value.endpoints;
+  t.equal(a0!.conditions, b0!.conditions, 'ready, serving, not terminating: the same object in both slices');
+  t.not(a1!.conditions, b1!.conditions, 'serving differs: other objects');
+  t.same(a1!.conditions, { ready: false, serving: false, terminating: true }, 'a nil serving falls back to ready');
+  t.same(b1!.conditions, { ready: false, serving: true, terminating: true });
+  t.equal(a0!.hints, b1!.hints, 'no hints: one shared object');
+  t.throws(() => {
+    (a0!.conditions as { ready: boolean }).ready = false;
+  }, TypeError, 'shared conditions are frozen');
+  t.throws(() => a0!.hints.forZones.push('zone-x'), TypeError, 'shared empty hints are frozen');
+  t.equal(b0!.conditions.ready, true, 'and stay as they were');
+});
+
 t.test('serving defaults to ready when absent', async (t) => {
   const r = validateEndpointSlice(slice({ endpoints: [{ addresses: ['10.244.1.2'], conditions: { ready: false, terminating: true } }] }));
   t.ok(r.ok && !r.value.endpoints[0]!.conditions.serving && r.value.endpoints[0]!.conditions.terminating);

@@ -19,6 +19,7 @@ import type {
   TrafficPolicy,
 } from '../model/types.js';
 import { ZONE_LABEL } from '../model/types.js';
+import { NO_HINTS, sharedConditions, sharedName } from '../model/shared.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -317,15 +318,14 @@ export function validateEndpointSlice(input: unknown): Validated<EndpointSlice> 
       const serving = bool(c.serving, `${f}.conditions.serving`, ready);
       const terminating = bool(c.terminating, `${f}.conditions.terminating`, false);
       const hints = obj(e.hints, `${f}.hints`);
+      const forZones = hintNames(hints.forZones, `${f}.hints.forZones`);
+      const forNodes = hintNames(hints.forNodes, `${f}.hints.forNodes`);
       return {
         addresses,
-        conditions: { ready, serving, terminating },
-        nodeName: str(e.nodeName, `${f}.nodeName`),
-        zone: str(e.zone, `${f}.zone`),
-        hints: {
-          forZones: hintNames(hints.forZones, `${f}.hints.forZones`),
-          forNodes: hintNames(hints.forNodes, `${f}.hints.forNodes`),
-        },
+        conditions: sharedConditions(ready, serving, terminating),
+        nodeName: sharedName(str(e.nodeName, `${f}.nodeName`)),
+        zone: sharedName(str(e.zone, `${f}.zone`)),
+        hints: forZones.length === 0 && forNodes.length === 0 ? NO_HINTS : { forZones, forNodes },
       };
     });
     const ports: SlicePort[] = arr(o.ports, 'ports').map((rp, i) => {
