@@ -14,7 +14,7 @@
  *   postrouting nat-postrouting (srcnat, 100)      → masquerading
  */
 import ipaddr from 'ipaddr.js';
-import { familyServiceCIDRs, markHex, sharedLayout } from './config.js';
+import { familyServiceCIDRs, markHex, nftFamily, sharedLayout } from './config.js';
 import type { NftRenderConfig } from './config.js';
 import * as N from './names.js';
 import type { ChainObj, MapObj, SetObj } from './nft/objects.js';
@@ -65,12 +65,11 @@ export const FIXED_CHAIN_NAMES: ReadonlySet<string> = new Set([...BASE_CHAINS.ma
 export const nodePortsMatchAll = (cfg: NftRenderConfig): boolean => cfg.nodePortAddresses === undefined;
 
 const addrType = (cfg: NftRenderConfig): string => ((cfg.family ?? 'IPv4') === 'IPv6' ? 'ipv6_addr' : 'ipv4_addr');
-const ipX = (cfg: NftRenderConfig): string => ((cfg.family ?? 'IPv4') === 'IPv6' ? 'ip6' : 'ip');
 
 /** The fixed sets and maps (nodeport-ips only when --nodeport-addresses narrows the NodePort addresses). */
 export function fixedSets(cfg: NftRenderConfig): (SetObj | MapObj)[] {
   const a = addrType(cfg);
-  const x = ipX(cfg);
+  const x = nftFamily(cfg);
   const out: (SetObj | MapObj)[] = [
     { kind: 'set', name: N.CLUSTER_IPS_SET, type: a, comment: 'Active ClusterIPs' },
     { kind: 'map', name: N.FIREWALL_IPS_MAP, type: `${a} . inet_proto . inet_service : verdict`, comment: 'destinations that are subject to LoadBalancerSourceRanges' },
@@ -107,7 +106,7 @@ export function nodePortIPs(cfg: NftRenderConfig): string[] {
 
 /** The rules of the fixed chains, by chain, in order. */
 export function fixedRules(cfg: NftRenderConfig): Map<string, RuleSpec[]> {
-  const x = ipX(cfg);
+  const x = nftFamily(cfg);
   const mark = markHex(cfg.masqueradeBit);
   const noLocalhost = x === 'ip6' ? 'ip6 daddr != ::1' : 'ip daddr != 127.0.0.0/8';
   const out = new Map<string, RuleSpec[]>();

@@ -33,6 +33,7 @@
  * the masquerading chain: a DNATed packet whose source and destination are the
  * same endpoint address (@hairpin-endpoints) is masqueraded. Pure.
  */
+import { nftFamily } from './config.js';
 import type { NftRenderConfig } from './config.js';
 import { endpointsMap, MARK_MASQ_CHAIN } from './names.js';
 import type { ChainSpec, RuleSpec } from './render-service.js';
@@ -44,11 +45,9 @@ export function lbChainName(target: LbTarget, proto: string, cluster: number, lo
   return local === undefined ? `lb-${target}-${proto}-${cluster}` : `lb-${target}-local-${proto}-${cluster}-${local}`;
 }
 
-const ipX = (cfg: NftRenderConfig): string => ((cfg.family ?? 'IPv4') === 'IPv6' ? 'ip6' : 'ip');
-
 /** `dnat ip to <key> . numgen random mod N map @m` for a target's key. */
 function dnat(cfg: NftRenderConfig, target: LbTarget, proto: string, n: number, mapName: string): string {
-  const x = ipX(cfg);
+  const x = nftFamily(cfg);
   const key = target === 'nodeport' ? `${proto} dport` : `${x} daddr . ${proto} dport`;
   return `dnat ${x} to ${key} . numgen random mod ${n} map @${mapName}`;
 }
@@ -68,7 +67,7 @@ export function lbChain(cfg: NftRenderConfig, podCIDR: string | undefined, targe
 }
 
 function makeLbChain(cfg: NftRenderConfig, podCIDR: string | undefined, target: LbTarget, proto: string, cluster: number, local?: number): ChainSpec {
-  const x = ipX(cfg);
+  const x = nftFamily(cfg);
   const name = lbChainName(target, proto, cluster, local);
   const clusterMap = endpointsMap(target === 'nodeport' ? 'nodeport' : 'service', false, proto);
   const localMap = endpointsMap(target === 'nodeport' ? 'nodeport' : 'service', true, proto);
