@@ -8,7 +8,7 @@
  */
 import { joinParts } from './nft/objects.js';
 import type { ElementObj } from './nft/objects.js';
-import { isMapContainer } from './render-service.js';
+import { serviceElement } from './render-service.js';
 import type { ElementSpec } from './render-service.js';
 
 /** `container key . parts`: one element's identity. */
@@ -45,13 +45,8 @@ function greatest(contributors: ReadonlyMap<string, ElementSpec> | undefined): E
 const lean = (owner: string, e: ElementSpec): Lean => new Lean(owner, e.value === undefined ? undefined : e.value.length === 1 ? e.value[0] : joinParts(e.value), e.comment);
 
 /** The element a lean entry stands for, as an nft element object. */
-function element(container: string, key: string, l: Lean): ElementSpec & ElementObj {
-  const isMap = isMapContainer(container);
-  const e: ElementSpec & ElementObj = { kind: 'element', container, isMap, key: [key] };
-  if (l.value !== undefined) e.value = [l.value];
-  if (l.comment !== undefined) e.comment = l.comment;
-  return e;
-}
+const element = (container: string, key: string, l: Lean): ElementSpec & ElementObj =>
+  serviceElement(container, [key], l.value === undefined ? undefined : [l.value], l.comment);
 
 export interface ElementChange {
   /** Elements to delete (the old effective element of a key that changed or disappeared). */

@@ -105,6 +105,18 @@ export interface RenderedServicePort {
 /** Whether a container of service port elements is a map (the others are sets). */
 export const isMapContainer = (name: string): boolean => name !== CLUSTER_IPS_SET && name !== HAIRPIN_SET;
 
+/**
+ * A service port's element, shaped as the nft element object itself, so a
+ * transaction takes it as it is (270,000 at 10,000 services: no copies).
+ * Every property is in the literal: one added afterwards would give each
+ * object a separate property store.
+ */
+export function serviceElement(container: string, key: string[], value?: string[], comment?: string): ElementSpec & ElementObj {
+  const isMap = isMapContainer(container);
+  if (value === undefined) return comment === undefined ? { kind: 'element', container, isMap, key } : { kind: 'element', container, isMap, key, comment };
+  return comment === undefined ? { kind: 'element', container, isMap, key, value } : { kind: 'element', container, isMap, key, value, comment };
+}
+
 interface EndpointInfo {
   chain: string;
   affinitySet: string;
@@ -151,14 +163,10 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
   const internalFilterVerdict = !hasEndpoints ? `goto ${REJECT_CHAIN}` : 'drop';
   const externalFilterVerdict = internalFilterVerdict;
 
-  const el = (container: string, key: string[], value?: string[], comment?: string): void => {
-    // Shaped as the nft element object itself, so a transaction can take it as it is.
-    // Every property in the literal (none added afterwards: that would give each object a separate property store).
-    const isMap = isMapContainer(container);
-    let e: ElementSpec & ElementObj;
-    if (value === undefined) e = comment === undefined ? { kind: 'element', container, isMap, key } : { kind: 'element', container, isMap, key, comment };
-    else e = comment === undefined ? { kind: 'element', container, isMap, key, value } : { kind: 'element', container, isMap, key, value, comment };
-    out.elements.push(e);
+  const el = (container: string, key: string[], value?: string[], comment?: string): void => void out.elements.push(serviceElement(container, key, value, comment));
+  // Shared layout: a pod reaching itself through the service must see the node as the source (the masquerading chain's hairpin rule).
+  const hairpinElements = (): void => {
+    for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
   };
 
   // Where the dispatch maps send each kind of traffic: upstream's per-service chains for ports with
@@ -233,8 +241,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
         useChain('nodeport');
       }
     }
-    // Hairpin: a pod reaching itself through the service must see the node as the source.
-    for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
+    hairpinElements();
     out.shared = [...shared.values()];
     if (usesFirewallChain) out.chains.push({ name: names().firewall, rules: [firewallRule(sp, cfg, ipX, sourceRanges)] });
     out.elements = lastWins(sp, sel.allReachableEndpoints, out.elements);
@@ -286,7 +293,7 @@ export function renderServicePort(sp: ServicePort, cfg: NftRenderConfig): Render
     out.sets.push(aff);
     if (usesClusterPolicyChain) chainOf(names().cluster).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.clusterEndpoints));
     if (usesLocalPolicyChain) chainOf(names().local).rules.push(...inlineEndpointRules(aff.name, ipX, proto, sel.localEndpoints));
-    for (const ep of sel.allReachableEndpoints) el(HAIRPIN_SET, [[ep.address, ep.address].join(' . ')]);
+    hairpinElements();
     out.chains = [...chains.values()];
     out.elements = lastWins(sp, sel.allReachableEndpoints, out.elements);
     return out;
