@@ -57,6 +57,9 @@ t.test('manifest changes reach the backend; bad objects are skipped with a warni
   t.teardown(() => agent.stop());
   await agent.ready;
   t.match(tool.current(), /10\.244\.1\.3:8080/);
+  const collections = (when: string): number => log.lines.filter((l) => l.includes('"collected garbage"') && l.includes(`when="${when}"`)).length;
+  t.equal(collections('after the initial lists'), 1, 'a full collection once the initial state is loaded');
+  t.equal(collections('after a full sync'), 1, 'and one after the first (full) sync');
 
   const waitFor = async (pred: (s: string) => boolean, what: string): Promise<void> => {
     for (let i = 0; i < 300; i++) {
@@ -68,6 +71,7 @@ t.test('manifest changes reach the backend; bad objects are skipped with a warni
   await writeFile(join(dir, 'eps.yaml'), sliceYaml('web', ['10.244.1.2']));
   await waitFor((s) => !s.includes('10.244.1.3'), 'endpoint removal');
   t.pass('endpoint removed');
+  t.equal(collections('after a full sync'), 1, 'none after a partial sync');
 
   await writeFile(join(dir, 'bad.yaml'), svcYaml('other', '10.96.0.999'));
   await writeFile(join(dir, 'svc2.yaml'), svcYaml('second', '10.96.0.12'));
